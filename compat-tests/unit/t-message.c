@@ -1,0 +1,267 @@
+/*
+ * t-message.c - reading a message: line endings, the lone-dot rule, the
+ * header/body split, header edits, and what goes back out.  Each case feeds
+ * bytes through a pipe, as standard input would, and compares the bytes
+ * message_out() produces.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "message.h"
+#include "util.h"
+#include "tap.h"
+
+/* Read in through a pipe (in a child, so that large inputs cannot block). */
+static int
+load(struct message *m, const char *in, size_t n, int ignore_dots, char **err)
+{
+	int fds[2];
+	pid_t pid;
+	int st;
+
+	if (pipe(fds))
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		while (n) {
+			ssize_t k = write(fds[1], in, n);
+			if (k <= 0)
+				_exit(1);
+			in += k;
+			n -= (size_t)k;
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	st = message_read(m, fds[0], ignore_dots, NULL, err);
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	return st;
+}
+
+static char *
+out(struct message *m)
+{
+	struct message_cursor c;
+	struct buf b = BUF_INIT;
+	char chunk[7];	/* small, to cross every boundary */
+	long n;
+
+	buf_init(&b);
+	message_rewind(&c, m);
+	while ((n = message_out(&c, chunk, sizeof(chunk))) > 0)
+		buf_add(&b, chunk, (size_t)n);
+	return buf_detach(&b);
+}
+
+struct row {
+	const char *name;
+	const char *in;
+	int ignore_dots;
+	const char *want;
+};
+
+static const struct row rows[] = {
+	{"LF becomes CRLF", "Subject: a\nTo: b\n\nline1\nline2\n", 1,
+	    "Subject: a\r\nTo: b\r\n\r\nline1\r\nline2\r\n"},
+	{"CRLF stays", "Subject: a\r\n\r\nx\r\n", 1, "Subject: a\r\n\r\nx\r\n"},
+	{"mixed endings and a lone CR", "Subject: a\r\n\nx\ry\r\nz\n", 1,
+	    "Subject: a\r\n\r\nx\r\ny\r\nz\r\n"},
+	{"no final newline", "Subject: a\n\nlast", 1,
+	    "Subject: a\r\n\r\nlast\r\n"},
+	{"final CR", "Subject: a\n\nlast\r", 1, "Subject: a\r\n\r\nlast\r\n"},
+	{"folded header kept folded", "Subject: a\n  b\n\tc\n\nx\n", 1,
+	    "Subject: a\r\n  b\r\n\tc\r\n\r\nx\r\n"},
+	{"no headers at all", "just text\nmore\n", 1,
+	    "\r\njust text\r\nmore\r\n"},
+	{"body starts without an empty line", "Subject: a\nnot a header\n",
+	    1, "Subject: a\r\n\r\nnot a header\r\n"},
+	{"empty input", "", 1, "\r\n"},
+	{"headers only", "Subject: a\n", 1, "Subject: a\r\n\r\n"},
+	{"mbox From line dropped", "From me@x Mon Jan 1\nSubject: a\n\nb\n",
+	    1, "Subject: a\r\n\r\nb\r\n"},
+	{"obsolete white space before colon", "Subject : a\n\nb\n", 1,
+	    "Subject : a\r\n\r\nb\r\n"},
+	{"lone dot ends input without -i", "Subject: a\n\nx\n.\nafter\n", 0,
+	    "Subject: a\r\n\r\nx\r\n"},
+	{"lone dot CRLF ends input", "Subject: a\r\n\r\nx\r\n.\r\nafter\r\n",
+	    0, "Subject: a\r\n\r\nx\r\n"},
+	{"lone dot at EOF without newline", "Subject: a\n\nx\n.", 0,
+	    "Subject: a\r\n\r\nx\r\n"},
+	{"lone dot in headers ends input", "Subject: a\n.\nTo: b\n", 0,
+	    "Subject: a\r\n\r\n"},
+	{"lone dot kept with -i", "Subject: a\n\nx\n.\nafter\n", 1,
+	    "Subject: a\r\n\r\nx\r\n.\r\nafter\r\n"},
+	{"dot lines are not the end", "S: a\n\n..\n.x\n. \nx.\n", 0,
+	    "S: a\r\n\r\n..\r\n.x\r\n. \r\nx.\r\n"},
+	{"bare LF dot LF cannot smuggle", "S: a\n\nx\r\n.\nMAIL FROM:<e>\n",
+	    1, "S: a\r\n\r\nx\r\n.\r\nMAIL FROM:<e>\r\n"},
+	{"bare CR dot CR cannot smuggle", "S: a\n\nx\r.\rDATA\r\n", 1,
+	    "S: a\r\n\r\nx\r\n.\r\nDATA\r\n"},
+	{"blank lines in the body kept", "S: a\n\n\n\nx\n\n", 1,
+	    "S: a\r\n\r\n\r\n\r\nx\r\n\r\n"},
+	{"8-bit bytes pass", "Subject: caf\xc3\xa9\n\n\xe2\x82\xac\n", 1,
+	    "Subject: caf\xc3\xa9\r\n\r\n\xe2\x82\xac\r\n"},
+};
+
+static void
+test_headers(void)
+{
+	struct message m = {0};
+	const char *in = "To: a@x,\n b@y\nBcc: secret@z\nCc: c@x\n"
+	    "Resent-Bcc: r@z\nbcc: s2@z\n\nbody\n";
+	char *err = NULL, *got;
+
+	is_int(load(&m, in, strlen(in), 1, &err), 0, "headers: read");
+	is_int(m.nh, 5, "headers: five fields");
+	is_int(message_find(&m, "TO", 0), 0, "find is case-insensitive");
+	is_str(message_value(&m, 0), " a@x,\r\n b@y\r\n",
+	    "value keeps folding, CRLF");
+	is_int(message_find(&m, "bcc", 2), 4, "find from an index");
+	is_int(message_complete(&m, "me@example.net", "Cron Daemon",
+	    "example.net", &err), 0, "complete");
+	is_int(message_find(&m, "Bcc", 0), -1, "Bcc removed (both)");
+	is_int(message_find(&m, "Resent-Bcc", 0), -1, "Resent-Bcc removed");
+	ok(message_find(&m, "Date", 0) >= 0, "Date added");
+	ok(message_find(&m, "Message-ID", 0) >= 0, "Message-ID added");
+	is_str(message_value(&m, (size_t)message_find(&m, "From", 0)),
+	    " Cron Daemon <me@example.net>\r\n", "From added");
+	got = out(&m);
+	ok(strstr(got, "secret") == NULL, "no Bcc in the output");
+	ok(strstr(got, "\r\n\r\nbody\r\n") != NULL, "body after the headers");
+	ok(strstr(got, "@example.net>\r\n") != NULL, "Message-ID domain");
+	is_int((long)strlen(got), (long)message_size(&m), "message_size");
+	free(got);
+	message_release(&m);
+
+	/* existing From, Date and Message-ID are kept */
+	in = "From: x@y\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
+	    "Message-ID: <1@y>\n\nb\n";
+	is_int(load(&m, in, strlen(in), 1, &err), 0, "keep: read");
+	message_complete(&m, "other@z", NULL, "z", &err);
+	got = out(&m);
+	is_str(got, "From: x@y\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+	    "Message-ID: <1@y>\r\n\r\nb\r\n", "keep: nothing added");
+	free(got);
+	message_release(&m);
+
+	/* full names: plain, needing quotes, non-ASCII, control characters */
+	in = "\n";
+	load(&m, in, strlen(in), 1, &err);
+	message_complete(&m, "a@x", "Anacron", "x", &err);
+	is_str(message_value(&m, 0), " Anacron <a@x>\r\n", "plain name");
+	message_release(&m);
+	load(&m, in, strlen(in), 1, &err);
+	message_complete(&m, "a@x", "Doe, \"J\"", "x", &err);
+	is_str(message_value(&m, 0), " \"Doe, \\\"J\\\"\" <a@x>\r\n",
+	    "name with specials quoted");
+	message_release(&m);
+	load(&m, in, strlen(in), 1, &err);
+	message_complete(&m, "a@x", "Ren\xc3\xa9", "x", &err);
+	is_str(message_value(&m, 0), " =?UTF-8?B?UmVuw6k=?= <a@x>\r\n",
+	    "UTF-8 name encoded");
+	message_release(&m);
+	load(&m, in, strlen(in), 1, &err);
+	is_int(message_complete(&m, "a@x", "x\r\nBcc: e@vil", "x", &err),
+	    EX_DATAERR, "control character in -F refused");
+	is_str(err, "invalid full name (-F): it contains a control character",
+	    "its message");
+	free(err);
+	err = NULL;
+	message_release(&m);
+	load(&m, in, strlen(in), 1, &err);
+	message_complete(&m, "", NULL, "x", &err);
+	is_str(message_value(&m, 0), " \r\n", "From for the null sender "
+	    "is the caller's business (main passes MAILER-DAEMON)");
+	message_release(&m);
+}
+
+static void
+test_limits(void)
+{
+	struct message m = {0};
+	struct buf b = BUF_INIT;
+	char *err = NULL;
+
+	buf_init(&b);
+	buf_addstr(&b, "Subject: ");
+	for (int i = 0; i < MESSAGE_HEADER_LINE_MAX; i++)
+		buf_addch(&b, 'x');
+	buf_addstr(&b, "\n\nbody\n");
+	is_int(load(&m, b.s, b.len, 1, &err), EX_DATAERR, "long header line");
+	is_str(err, "header line too long (more than 65536 bytes)",
+	    "its message");
+	free(err);
+	err = NULL;
+	message_release(&m);
+
+	buf_reset(&b);
+	for (int i = 0; i < 20000; i++)
+		buf_addf(&b, "X-Filler-%05d: %s\n", i,
+		    "0123456789012345678901234567890123456789");
+	buf_addstr(&b, "\nbody\n");
+	is_int(load(&m, b.s, b.len, 1, &err), EX_DATAERR,
+	    "header section over 1 MiB");
+	is_str(err, "header section too large (more than 1048576 bytes)",
+	    "its message");
+	free(err);
+	message_release(&m);
+	buf_release(&b);
+}
+
+/* A long body crosses the 64 KiB read buffer with dots and CRs at the
+ * boundaries. */
+static void
+test_boundaries(void)
+{
+	struct message m = {0};
+	struct buf in = BUF_INIT, want = BUF_INIT;
+	char *err = NULL, *got;
+
+	buf_addstr(&in, "S: x\n\n");
+	buf_addstr(&want, "S: x\r\n\r\n");
+	for (int i = 0; i < 40000; i++) {
+		const char *l = (i % 3 == 0) ? "." : (i % 3 == 1) ? ".." : "a.";
+		buf_addf(&in, "%s%s", l, (i % 2) ? "\r\n" : "\r");
+		buf_addf(&want, "%s\r\n", l);
+	}
+	is_int(load(&m, in.s, in.len, 1, &err), 0, "boundaries: read");
+	got = out(&m);
+	ok(!strcmp(got, want.s), "boundaries: identical after normalising");
+	free(got);
+	message_release(&m);
+	buf_release(&in);
+	buf_release(&want);
+}
+
+int
+main(void)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+		struct message m = {0};
+		char *err = NULL, *got;
+
+		if (load(&m, rows[i].in, strlen(rows[i].in),
+		    rows[i].ignore_dots, &err)) {
+			ok(0, rows[i].name);
+			printf("# error: %s\n", err);
+			free(err);
+			continue;
+		}
+		got = out(&m);
+		is_str(got, rows[i].want, rows[i].name);
+		free(got);
+		message_release(&m);
+	}
+	test_headers();
+	test_limits();
+	test_boundaries();
+	return done_testing();
+}

@@ -1,0 +1,51 @@
+/*
+ * envelope.h - who the message is from and who it goes to.
+ *
+ * Sources, in order: the sender from -f/-r, else the account's 'from', else
+ * the user's login name; recipients from the command line and, with -t,
+ * from To:, Cc: and Bcc:.  A bare local name ("root") goes through the
+ * aliases file, recursively, then gets the local domain.  The result is a
+ * list of unique, validated addresses, safe to hand to SMTP.
+ */
+#ifndef MAILSHIM_ENVELOPE_H
+#define MAILSHIM_ENVELOPE_H
+
+#include "aliases.h"
+#include "message.h"
+#include "util.h"
+
+struct envelope {
+	char *sender;		/* "" is the null sender */
+	struct strlist rcpts;
+};
+
+struct envelope_ctx {
+	const char *local_domain;	/* appended to bare names */
+	const struct aliases *aliases;	/* or NULL */
+	const char *default_sender;	/* the account's 'from', or NULL */
+	const char *user;		/* login name, the last resort sender */
+	struct strlist *notes;		/* what -v should tell; may be NULL */
+};
+
+/*
+ * Set env->sender from given (-f/-r, or NULL) and ctx.  Returns 0, or
+ * EX_DATAERR with *err set for an address that cannot be used.
+ */
+int envelope_set_sender(struct envelope *env, const char *given,
+    const struct envelope_ctx *ctx, char **err);
+
+/*
+ * Add the recipients in an address list (a command-line argument or a
+ * header field body of len bytes); what names the source in messages.
+ * Returns 0, or EX_DATAERR with *err set.
+ */
+int envelope_add_list(struct envelope *env, const char *list, size_t len,
+    const char *what, const struct envelope_ctx *ctx, char **err);
+
+/* Add the recipients of every To:, Cc: and Bcc: header of m. */
+int envelope_add_headers(struct envelope *env, const struct message *m,
+    const struct envelope_ctx *ctx, char **err);
+
+void envelope_release(struct envelope *env);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * main.c - mailshim, a sendmail for hosts that send mail through a relay.
+ *
+ * Dispatch only: parse the command line, load the configuration, and run
+ * the pipeline stage by stage.  This is the one place that turns a stage's
+ * result into an exit status (sysexits(3)).
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "aliases.h"
+#include "cfg.h"
+#include "envelope.h"
+#include "message.h"
+#include "options.h"
+#include "submit.h"
+#include "sysinfo.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+static const char usage_text[] =
+    "usage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [-v] "
+    "[--] [recipient ...]\n"
+    "       mailq | newaliases | sendmail --version\n"
+    "Reads a message on standard input and sends it through the relay "
+    "configured in\nmailshim.ini; see mailshim(8).\n";
+
+/* What each transport outcome means to the caller. */
+static const int exit_for[] = {
+	[SUBMIT_OK] = EX_OK,
+	[SUBMIT_TEMPFAIL] = EX_TEMPFAIL,
+	[SUBMIT_AUTH] = EX_NOPERM,
+	[SUBMIT_RCPT] = EX_NOUSER,
+	[SUBMIT_REFUSED] = EX_UNAVAILABLE,
+	[SUBMIT_CONFIG] = EX_CONFIG,
+	[SUBMIT_IOERR] = EX_IOERR,
+	[SUBMIT_SOFTWARE] = EX_SOFTWARE,
+};
+
+/* Print "mailshim: msg", free msg, and return status. */
+static int
+fail(int status, char *msg)
+{
+	fprintf(stderr, "mailshim: %s\n", msg);
+	free(msg);
+	return status;
+}
+
+/*
+ * Callers (cron, mail clients) may start us with 0, 1 or 2 closed.  Were
+ * the spool or the relay's socket to get one of those numbers, an error
+ * message would be written into it.
+ */
+static void
+open_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0) {
+			int n = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+			if (n >= 0 && n != fd) {
+				dup2(n, fd);
+				close(n);
+			}
+		}
+}
+
+static const char *
+config_path(const struct options *o)
+{
+	const char *env = getenv("MAILSHIM_CONFIG");
+
+	if (o->config)
+		return o->config;
+	if (env && *env)
+		return env;
+	return SYSCONFDIR "/mailshim.ini";
+}
+
+/* Everything a delivery needs, released in one place. */
+struct run {
+	struct options opt;
+	struct config cfg;
+	const struct account *acct;
+	struct aliases aliases;
+	int have_aliases;
+	char *local_domain;
+	char *fqdn;
+	char *user;
+	struct message msg;
+	struct envelope env;
+	struct strlist notes;
+};
+
+static const char *
+fqdn(struct run *r)
+{
+	if (!r->fqdn)
+		r->fqdn = sysinfo_fqdn();
+	return r->fqdn;
+}
+
+static int
+load_aliases(struct run *r)
+{
+	const char *path = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
+	char *err = NULL;
+
+	if (!r->cfg.aliases && access(path, R_OK))
+		return 0;	/* no aliases file: nothing to expand */
+	if (aliases_load(path, &r->aliases, &err))
+		return fail(EX_CONFIG, err);
+	r->have_aliases = 1;
+	return 0;
+}
+
+static int
+load_config(struct run *r)
+{
+	char *err = NULL;
+	int st;
+
+	st = config_load(config_path(&r->opt), &r->cfg, &err);
+	if (st)
+		return fail(st, err);
+	r->acct = config_account(&r->cfg, NULL, &err);
+	if (!r->acct)
+		return fail(EX_CONFIG, err);
+	if (r->cfg.local_domain)
+		r->local_domain = xstrdup(r->cfg.local_domain);
+	else if (!(r->local_domain = sysinfo_mailname(NULL)))
+		r->local_domain = xstrdup(fqdn(r));
+	return load_aliases(r);
+}
+
+static void
+print_notes(const struct run *r)
+{
+	for (size_t i = 0; r->opt.verbose && i < r->opt.notes.n; i++)
+		fprintf(stderr, "mailshim: note: %s\n", r->opt.notes.v[i]);
+	for (size_t i = 0; r->opt.verbose && i < r->notes.n; i++)
+		fprintf(stderr, "mailshim: note: %s\n", r->notes.v[i]);
+}
+
+/* Read the message and work out the envelope. */
+static int
+prepare(struct run *r)
+{
+	struct envelope_ctx ctx = {
+		.local_domain = r->local_domain,
+		.aliases = r->have_aliases ? &r->aliases : NULL,
+		.default_sender = r->acct->from,
+		.user = r->user,
+		.notes = &r->notes,
+	};
+	char *err = NULL, *from_addr;
+	int st;
+
+	st = envelope_set_sender(&r->env, r->opt.sender, &ctx, &err);
+	for (size_t i = 0; !st && i < r->opt.recipients.n; i++) {
+		const char *a = r->opt.recipients.v[i];
+		st = envelope_add_list(&r->env, a, strlen(a),
+		    "command-line recipient", &ctx, &err);
+	}
+	if (st)
+		return fail(st, err);
+	st = message_read(&r->msg, STDIN_FILENO, r->opt.ignore_dots, NULL,
+	    &err);
+	if (st)
+		return fail(st, err);
+	if (r->opt.extract &&
+	    (st = envelope_add_headers(&r->env, &r->msg, &ctx, &err)))
+		return fail(st, err);
+	if (!r->env.rcpts.n)
+		return fail(EX_USAGE, xstrdup(r->opt.extract ?
+		    "no recipients: none on the command line and none in "
+		    "To:, Cc: or Bcc:" : "no recipients given (use -t to "
+		    "read them from the headers)"));
+	from_addr = *r->env.sender ? xstrdup(r->env.sender) :
+	    xasprintf("MAILER-DAEMON@%s", r->local_domain);
+	st = message_complete(&r->msg, from_addr, r->opt.fullname,
+	    r->local_domain, &err);
+	free(from_addr);
+	if (st)
+		return fail(st, err);
+	return 0;
+}
+
+static int
+send_message(struct run *r)
+{
+	const char *helo = r->acct->helo ? r->acct->helo : fqdn(r);
+	struct submit_session *s;
+	struct submit_result res;
+	char *err = NULL;
+	int st;
+
+	s = submit_open(r->acct, helo, r->opt.verbose, &err);
+	if (!s)
+		return fail(EX_SOFTWARE, err);
+	submit_send(s, r->env.sender, &r->env.rcpts, &r->msg, &res);
+	submit_close(s);
+	st = exit_for[res.status];
+	if (st) {
+		fail(st, res.message);
+		res.message = NULL;
+	}
+	submit_result_release(&res);
+	return st;
+}
+
+static int
+deliver(struct run *r)
+{
+	int st;
+
+	r->user = sysinfo_username();
+	st = load_config(r);
+	if (!st)
+		st = prepare(r);
+	print_notes(r);
+	if (st)
+		return st;
+	if (r->opt.mode == MODE_VERIFY) {
+		printf("%s\n", *r->env.sender ? r->env.sender : "<>");
+		for (size_t i = 0; i < r->env.rcpts.n; i++)
+			printf("%s\n", r->env.rcpts.v[i]);
+		return fflush(stdout) ? EX_IOERR : 0;
+	}
+	return send_message(r);
+}
+
+static int
+check_aliases(struct run *r)
+{
+	int st = load_config(r);
+
+	if (st)
+		return st;
+	/* Debian's package scripts run newaliases: report, but never fail */
+	for (size_t i = 0; r->have_aliases && i < r->aliases.problems.n; i++)
+		fprintf(stderr, "mailshim: warning: %s\n",
+		    r->aliases.problems.v[i]);
+	return 0;
+}
+
+static void
+run_release(struct run *r)
+{
+	options_release(&r->opt);
+	config_release(&r->cfg);
+	if (r->have_aliases)
+		aliases_release(&r->aliases);
+	free(r->local_domain);
+	free(r->fqdn);
+	free(r->user);
+	message_release(&r->msg);
+	envelope_release(&r->env);
+	strlist_release(&r->notes);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct run r = {0};
+	char *err = NULL;
+	int st;
+
+	open_std_fds();
+	signal(SIGPIPE, SIG_IGN);
+	/* the character type only: IDN host names need it; nothing else may
+	 * change with the locale */
+	setlocale(LC_CTYPE, "");
+
+	st = options_parse(argc, argv, &r.opt, &err);
+	if (st) {
+		fail(st, err);
+		fputs(usage_text, stderr);
+		run_release(&r);
+		return st;
+	}
+	switch (r.opt.mode) {
+	case MODE_VERSION:
+		printf("mailshim %s\n%s\n", PACKAGE_VERSION,
+		    submit_library_version());
+		st = 0;
+		break;
+	case MODE_HELP:
+		fputs(usage_text, stdout);
+		st = 0;
+		break;
+	case MODE_SMTP:
+		st = fail(EX_USAGE, xstrdup("-bs (SMTP on standard input) is "
+		    "not supported yet"));
+		break;
+	case MODE_LIST_QUEUE:
+		/* mailshim keeps no queue yet: nothing waits */
+		puts("Mail queue is empty");
+		st = 0;
+		break;
+	case MODE_QUEUE_RUN:
+		st = 0;
+		break;
+	case MODE_ALIASES:
+		st = check_aliases(&r);
+		break;
+	case MODE_VERIFY:
+	case MODE_DELIVER:
+		st = deliver(&r);
+		break;
+	}
+	run_release(&r);
+	return st;
+}

@@ -1,0 +1,600 @@
+/*
+ * message.c - read, normalise, spool and edit the message (see message.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "message.h"
+#include "util.h"
+
+/* ---- reading ------------------------------------------------------------ */
+
+enum line_state { AT_BOL, AFTER_DOT, IN_LINE };
+
+struct reader {
+	struct message *m;
+	int ignore_dots;
+	int in_headers;
+	int first_line;
+	int done;		/* a lone "." ended the input */
+	int pending_cr;
+	enum line_state st;	/* body phase only */
+	struct buf line;	/* header phase: the current physical line */
+	char *err;
+	int status;
+};
+
+static int
+fail(struct reader *r, int status, char *msg)
+{
+	if (!r->status) {
+		r->status = status;
+		r->err = msg;
+	} else {
+		free(msg);
+	}
+	return status;
+}
+
+static void
+body_put(struct reader *r, const char *p, size_t n)
+{
+	if (r->status || !n)
+		return;
+	if (fwrite(p, 1, n, r->m->body) != n) {
+		int e = errno;
+		fail(r, e == ENOSPC || e == EDQUOT ? EX_TEMPFAIL : EX_IOERR,
+		    xasprintf("cannot write spool file: %s", strerror(e)));
+		return;
+	}
+	r->m->body_len += (off_t)n;
+}
+
+static int
+is_wsp(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Does the line start a header field: a name of printable ASCII other than
+ * ':', then optional white space (obsolete syntax), then ':'? */
+static size_t
+header_name_len(const char *s, size_t n)
+{
+	size_t i = 0, len;
+
+	while (i < n && s[i] > 32 && s[i] < 127 && s[i] != ':')
+		i++;
+	len = i;
+	while (i < n && is_wsp((unsigned char)s[i]))
+		i++;
+	return (len && i < n && s[i] == ':') ? len : 0;
+}
+
+static void
+header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
+{
+	struct message *m = r->m;
+	struct header *h;
+
+	if (m->header_bytes + n + 2 > MESSAGE_HEADER_MAX) {
+		fail(r, EX_DATAERR, xasprintf("header section too large "
+		    "(more than %d bytes)", MESSAGE_HEADER_MAX));
+		return;
+	}
+	m->header_bytes += n + 2;
+	if (name_len) {
+		grow_array((void **)&m->h, &m->ah, m->nh + 1, sizeof(*m->h));
+		h = &m->h[m->nh++];
+		h->field = xmalloc(n + 3);
+		memcpy(h->field, s, n);
+		memcpy(h->field + n, "\r\n", 3);
+		h->name_len = name_len;
+	} else {
+		/* a continuation line: append to the last field */
+		size_t old;
+
+		h = &m->h[m->nh - 1];
+		old = strlen(h->field);
+		h->field = xrealloc(h->field, old + n + 3);
+		memcpy(h->field + old, s, n);
+		memcpy(h->field + old + n, "\r\n", 3);
+	}
+}
+
+/* The header section ends: what follows is body, in the middle of nothing. */
+static void
+start_body(struct reader *r)
+{
+	r->in_headers = 0;
+	r->st = AT_BOL;
+}
+
+/* A complete physical line in the header phase. */
+static void
+header_line(struct reader *r, const char *s, size_t n)
+{
+	size_t name_len;
+	int first = r->first_line;
+
+	r->first_line = 0;
+	if (n == 1 && s[0] == '.' && !r->ignore_dots) {
+		r->done = 1;
+		return;
+	}
+	if (n == 0) {
+		start_body(r);
+		return;
+	}
+	/* an mbox "From " line before the headers is not part of the mail */
+	if (first && n >= 5 && !memcmp(s, "From ", 5))
+		return;
+	if (is_wsp((unsigned char)s[0]) && r->m->nh) {
+		header_add_line(r, s, n, 0);
+		return;
+	}
+	name_len = header_name_len(s, n);
+	if (name_len) {
+		header_add_line(r, s, n, name_len);
+		return;
+	}
+	/* not a header: the body starts here, with no empty line before it */
+	start_body(r);
+	body_put(r, s, n);
+	body_put(r, "\r\n", 2);
+}
+
+/* End of a line in the body phase. */
+static void
+body_eol(struct reader *r)
+{
+	if (r->st == AFTER_DOT) {
+		if (!r->ignore_dots) {
+			r->done = 1;
+			return;
+		}
+		body_put(r, ".", 1);
+	}
+	body_put(r, "\r\n", 2);
+	r->st = AT_BOL;
+}
+
+static void
+header_eol(struct reader *r)
+{
+	header_line(r, r->line.s ? r->line.s : "", r->line.len);
+	buf_reset(&r->line);
+}
+
+static void
+eol(struct reader *r)
+{
+	if (r->in_headers)
+		header_eol(r);
+	else
+		body_eol(r);
+}
+
+/* Feed n bytes of input through the line-ending state machine. */
+static void
+feed(struct reader *r, const char *p, size_t n)
+{
+	const char *end = p + n;
+
+	while (p < end && !r->done && !r->status) {
+		if (r->pending_cr) {
+			r->pending_cr = 0;
+			eol(r);
+			if (*p == '\n') {
+				p++;
+				continue;
+			}
+			if (r->done || r->status)
+				break;
+		}
+		if (*p == '\r') {
+			r->pending_cr = 1;
+			p++;
+			continue;
+		}
+		if (*p == '\n') {
+			eol(r);
+			p++;
+			continue;
+		}
+		/* a run of ordinary bytes */
+		const char *q = p;
+		while (q < end && *q != '\r' && *q != '\n')
+			q++;
+		for (const char *t = p; t < q; t++)
+			if ((unsigned char)*t >= 0x80) {
+				r->m->eight_bit = 1;
+				break;
+			}
+		if (r->in_headers) {
+			if (r->line.len + (size_t)(q - p) >
+			    MESSAGE_HEADER_LINE_MAX) {
+				fail(r, EX_DATAERR, xasprintf("header line "
+				    "too long (more than %d bytes)",
+				    MESSAGE_HEADER_LINE_MAX));
+				return;
+			}
+			buf_add(&r->line, p, (size_t)(q - p));
+		} else {
+			if (r->st == AT_BOL && *p == '.') {
+				r->st = AFTER_DOT;
+				p++;
+				continue;
+			}
+			if (r->st == AFTER_DOT)
+				body_put(r, ".", 1);
+			body_put(r, p, (size_t)(q - p));
+			r->st = IN_LINE;
+		}
+		p = q;
+	}
+}
+
+/* End of input: finish a last line that had no line ending. */
+static void
+finish(struct reader *r)
+{
+	if (r->done || r->status)
+		return;
+	if (r->pending_cr) {
+		r->pending_cr = 0;
+		eol(r);
+		return;
+	}
+	if (r->in_headers) {
+		if (r->line.len)
+			header_eol(r);
+	} else if (r->st != AT_BOL) {
+		body_eol(r);
+	}
+}
+
+static FILE *
+spool_open(const char *tmpdir, char **err, int *status)
+{
+	const char *dir = tmpdir ? tmpdir : getenv("TMPDIR");
+	char *path;
+	int fd;
+	FILE *f;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	path = xasprintf("%s/mailshim.XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		int e = errno;
+		*status = (e == ENOSPC || e == EDQUOT) ? EX_TEMPFAIL :
+		    EX_CANTCREAT;
+		*err = xasprintf("cannot create spool file in '%s': %s", dir,
+		    strerror(e));
+		free(path);
+		return NULL;
+	}
+	/* anonymous: nothing is left behind, whatever happens to us */
+	unlink(path);
+	free(path);
+	f = fdopen(fd, "w+");
+	if (!f) {
+		close(fd);
+		*status = EX_OSERR;
+		*err = xasprintf("cannot open spool file: %s", strerror(errno));
+	}
+	return f;
+}
+
+int
+message_read(struct message *m, int fd, int ignore_dots, const char *tmpdir,
+    char **err)
+{
+	struct reader r = {0};
+	static char in[64 * 1024];
+	int status = 0;
+
+	m->body = spool_open(tmpdir, err, &status);
+	if (!m->body)
+		return status;
+	r.m = m;
+	r.ignore_dots = ignore_dots;
+	r.in_headers = 1;
+	r.first_line = 1;
+	buf_init(&r.line);
+
+	while (!r.done && !r.status) {
+		ssize_t n = read(fd, in, sizeof(in));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(&r, EX_IOERR, xasprintf("cannot read the "
+			    "message from standard input: %s",
+			    strerror(errno)));
+			break;
+		}
+		if (n == 0) {
+			finish(&r);
+			break;
+		}
+		feed(&r, in, (size_t)n);
+	}
+	buf_release(&r.line);
+	if (!r.status && (fflush(m->body) || fseeko(m->body, 0, SEEK_SET)))
+		fail(&r, errno == ENOSPC ? EX_TEMPFAIL : EX_IOERR,
+		    xasprintf("cannot write spool file: %s", strerror(errno)));
+	if (r.status) {
+		*err = r.err;
+		return r.status;
+	}
+	return 0;
+}
+
+/* ---- headers ------------------------------------------------------------ */
+
+long
+message_find(const struct message *m, const char *name, size_t from)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = from; i < m->nh; i++)
+		if (m->h[i].name_len == len &&
+		    !ascii_strncasecmp(m->h[i].field, name, len))
+			return (long)i;
+	return -1;
+}
+
+const char *
+message_value(const struct message *m, size_t i)
+{
+	const char *v = strchr(m->h[i].field, ':');
+	return v ? v + 1 : "";
+}
+
+void
+message_remove(struct message *m, const char *name)
+{
+	size_t j = 0;
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < m->nh; i++) {
+		if (m->h[i].name_len == len &&
+		    !ascii_strncasecmp(m->h[i].field, name, len)) {
+			m->header_bytes -= strlen(m->h[i].field);
+			free(m->h[i].field);
+			continue;
+		}
+		m->h[j++] = m->h[i];
+	}
+	m->nh = j;
+}
+
+void
+message_append(struct message *m, const char *name, const char *value)
+{
+	struct header *h;
+
+	grow_array((void **)&m->h, &m->ah, m->nh + 1, sizeof(*m->h));
+	h = &m->h[m->nh++];
+	h->field = xasprintf("%s: %s\r\n", name, value);
+	h->name_len = strlen(name);
+	m->header_bytes += strlen(h->field);
+}
+
+/* Does a display name need to be a quoted-string (RFC 5322 atext/specials)? */
+static int
+needs_quotes(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == ' ' ||
+		    strchr("!#$%&'*+-/=?^_`{|}~", *s)))
+			return 1;
+	return 0;
+}
+
+/* RFC 2047 B-encoding, for a display name with bytes >= 0x80 */
+static void
+encode_word(struct buf *b, const char *s)
+{
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(s);
+	const unsigned char *u = (const unsigned char *)s;
+
+	buf_addstr(b, "=?UTF-8?B?");
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)u[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)u[i + 1] << 8;
+		if (i + 2 < n)
+			v |= u[i + 2];
+		buf_addch(b, tbl[(v >> 18) & 63]);
+		buf_addch(b, tbl[(v >> 12) & 63]);
+		buf_addch(b, i + 1 < n ? tbl[(v >> 6) & 63] : '=');
+		buf_addch(b, i + 2 < n ? tbl[v & 63] : '=');
+	}
+	buf_addstr(b, "?=");
+}
+
+static void
+format_from(struct buf *b, const char *fullname, const char *sender)
+{
+	int high = 0;
+
+	if (fullname && *fullname) {
+		for (const char *p = fullname; *p; p++)
+			high |= (unsigned char)*p >= 0x80;
+		if (high) {
+			encode_word(b, fullname);
+		} else if (needs_quotes(fullname)) {
+			buf_addch(b, '"');
+			for (const char *p = fullname; *p; p++) {
+				if (*p == '"' || *p == '\\')
+					buf_addch(b, '\\');
+				buf_addch(b, *p);
+			}
+			buf_addch(b, '"');
+		} else {
+			buf_addstr(b, fullname);
+		}
+		buf_addf(b, " <%s>", sender);
+	} else {
+		buf_addstr(b, sender);
+	}
+}
+
+static void
+format_date(char *out, size_t n)
+{
+	static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat"};
+	static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t now = time(NULL);
+	struct tm tm;
+	long off;
+
+	localtime_r(&now, &tm);
+	off = tm.tm_gmtoff / 60;
+	/* names by hand: strftime's %a and %b follow the locale */
+	snprintf(out, n, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}
+
+static char *
+make_message_id(const char *domain)
+{
+	unsigned char rnd[12];
+	char hex[sizeof(rnd) * 2 + 1];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		/* not a secret: time and pid keep it unique enough */
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(rand() ^ getpid() >> i);
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	gmtime_r(&now, &tm);
+	return xasprintf("<%04d%02d%02d%02d%02d%02d.%s@%s>", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, hex,
+	    domain);
+}
+
+int
+message_complete(struct message *m, const char *sender, const char *fullname,
+    const char *id_domain, char **err)
+{
+	if (fullname)
+		for (const char *p = fullname; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				*err = xstrdup("invalid full name (-F): it "
+				    "contains a control character");
+				return EX_DATAERR;
+			}
+	message_remove(m, "Bcc");
+	message_remove(m, "Resent-Bcc");
+	if (message_find(m, "From", 0) < 0) {
+		struct buf b = BUF_INIT;
+		format_from(&b, fullname, sender);
+		message_append(m, "From", b.s);
+		buf_release(&b);
+	}
+	if (message_find(m, "Date", 0) < 0) {
+		char date[64];
+		format_date(date, sizeof(date));
+		message_append(m, "Date", date);
+	}
+	if (message_find(m, "Message-ID", 0) < 0) {
+		char *id = make_message_id(id_domain);
+		message_append(m, "Message-ID", id);
+		free(id);
+	}
+	return 0;
+}
+
+/* ---- writing back ------------------------------------------------------- */
+
+enum { OUT_HEADERS, OUT_SEPARATOR, OUT_BODY, OUT_END };
+
+void
+message_rewind(struct message_cursor *c, const struct message *m)
+{
+	c->m = m;
+	c->hi = c->hoff = 0;
+	c->phase = OUT_HEADERS;
+	fseeko(m->body, 0, SEEK_SET);
+}
+
+long
+message_out(struct message_cursor *c, char *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n && c->phase != OUT_END) {
+		if (c->phase == OUT_HEADERS) {
+			if (c->hi == c->m->nh) {
+				c->phase = OUT_SEPARATOR;
+				continue;
+			}
+			const char *f = c->m->h[c->hi].field;
+			size_t len = strlen(f + c->hoff);
+			size_t k = len < n - done ? len : n - done;
+			memcpy(buf + done, f + c->hoff, k);
+			done += k;
+			c->hoff += k;
+			if (!f[c->hoff]) {
+				c->hi++;
+				c->hoff = 0;
+			}
+		} else if (c->phase == OUT_SEPARATOR) {
+			if (n - done < 2)
+				break;
+			memcpy(buf + done, "\r\n", 2);
+			done += 2;
+			c->phase = OUT_BODY;
+		} else {
+			size_t k = fread(buf + done, 1, n - done, c->m->body);
+			if (k == 0) {
+				if (ferror(c->m->body))
+					return -1;
+				c->phase = OUT_END;
+			}
+			done += k;
+		}
+	}
+	return (long)done;
+}
+
+off_t
+message_size(const struct message *m)
+{
+	off_t n = 2;
+
+	for (size_t i = 0; i < m->nh; i++)
+		n += (off_t)strlen(m->h[i].field);
+	return n + m->body_len;
+}
+
+void
+message_release(struct message *m)
+{
+	for (size_t i = 0; i < m->nh; i++)
+		free(m->h[i].field);
+	free(m->h);
+	if (m->body)
+		fclose(m->body);
+	memset(m, 0, sizeof(*m));
+}

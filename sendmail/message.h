@@ -1,0 +1,86 @@
+/*
+ * message.h - the message: read once from standard input into a spool,
+ * normalised as it passes, then edited and read back for transmission.
+ *
+ * Reading splits the header section from the body.  Header fields are kept
+ * in memory (bounded by MESSAGE_HEADER_MAX); the body goes to an unlinked
+ * temporary file, so memory use does not grow with the message.  Every line
+ * ending that comes in (CRLF, LF, or a lone CR) goes out as CRLF, so no bare
+ * CR or LF ever reaches the relay (the SMTP-smuggling pattern).  Without
+ * ignore_dots, a line holding a single "." ends the input, as sendmail does.
+ */
+#ifndef MAILSHIM_MESSAGE_H
+#define MAILSHIM_MESSAGE_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+/* Limits on the header section, which is held in memory. */
+#define MESSAGE_HEADER_MAX (1024 * 1024)	/* bytes in all header fields */
+#define MESSAGE_HEADER_LINE_MAX (64 * 1024)	/* bytes in one physical line */
+
+struct header {
+	char *field;		/* "Name: value\r\n", folded lines each end CRLF */
+	size_t name_len;	/* length of "Name" */
+};
+
+struct message {
+	struct header *h;
+	size_t nh, ah;
+	size_t header_bytes;
+	FILE *body;		/* the spool: body lines, CRLF-terminated */
+	off_t body_len;
+	int eight_bit;		/* a byte >= 0x80 was seen */
+};
+
+/*
+ * Read the message from fd into m (zeroed by the caller).  tmpdir is where
+ * the spool file goes (NULL: $TMPDIR, else /tmp).  Returns 0; EX_DATAERR
+ * for a header section over the limits; EX_IOERR or EX_TEMPFAIL (disk
+ * full) for I/O errors; *err set to a one-line message on failure.
+ */
+int message_read(struct message *m, int fd, int ignore_dots,
+    const char *tmpdir, char **err);
+
+/* Index of the first header named name (case-insensitive) at or after from;
+ * -1 if none. */
+long message_find(const struct message *m, const char *name, size_t from);
+
+/* The value of header i: everything after the colon, folding included. */
+const char *message_value(const struct message *m, size_t i);
+
+/* Remove every header named name. */
+void message_remove(struct message *m, const char *name);
+
+/* Append "name: value" (value must hold no CR or LF). */
+void message_append(struct message *m, const char *name, const char *value);
+
+/*
+ * Add what a message must carry and drop what it must not: remove Bcc and
+ * Resent-Bcc; add From (from fullname and sender), Date and Message-ID
+ * (with id_domain) where missing.  Returns 0, or EX_DATAERR with *err set
+ * when fullname holds a control character.
+ */
+int message_complete(struct message *m, const char *sender,
+    const char *fullname, const char *id_domain, char **err);
+
+/*
+ * Reading the message back for transmission: headers, an empty line, the
+ * body.  message_rewind() starts over (a retry); message_out() fills buf
+ * with up to n bytes and returns how many, 0 at the end, or -1 on a read
+ * error of the spool.
+ */
+struct message_cursor {
+	const struct message *m;
+	size_t hi, hoff;
+	int phase;
+};
+void message_rewind(struct message_cursor *c, const struct message *m);
+long message_out(struct message_cursor *c, char *buf, size_t n);
+
+/* Total size of what message_out() produces. */
+off_t message_size(const struct message *m);
+
+void message_release(struct message *m);
+
+#endif

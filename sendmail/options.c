@@ -1,0 +1,231 @@
+/*
+ * options.c - parse the sendmail command line (see options.h).
+ *
+ * A hand-written getopt: sendmail's flags mix clustering ("-ti"), glued
+ * values ("-fbob", "-oi", "-odb", "-B8BITMIME") and separate values
+ * ("-f bob"), and "-o" and "-b" take a glued letter that is part of the flag
+ * itself.  getopt(3) would permute arguments on glibc and print its own
+ * messages; this keeps the behaviour identical everywhere.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "options.h"
+
+static int usage_error(char **err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+usage_error(char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	*err = xvasprintf(fmt, ap);
+	va_end(ap);
+	return EX_USAGE;
+}
+
+static void
+note(struct options *o, const char *flag, const char *val, const char *why)
+{
+	strlist_push_owned(&o->notes, xasprintf("%s%s%s: %s", flag,
+	    val ? " " : "", val ? val : "", why));
+}
+
+/* -b<mode> */
+static int
+set_mode(struct options *o, const char *v, char **err)
+{
+	if (!strcmp(v, "m"))
+		o->mode = MODE_DELIVER;
+	else if (!strcmp(v, "s"))
+		o->mode = MODE_SMTP;
+	else if (!strcmp(v, "p"))
+		o->mode = MODE_LIST_QUEUE;
+	else if (!strcmp(v, "i"))
+		o->mode = MODE_ALIASES;
+	else if (!strcmp(v, "v"))
+		o->mode = MODE_VERIFY;
+	else if (!strcmp(v, "d") || !strcmp(v, "D") || !strcmp(v, "t") ||
+	    !strcmp(v, "h") || !strcmp(v, "H") || !strcmp(v, "a"))
+		return usage_error(err, "-b%s is not supported: mailshim "
+		    "sends mail to a relay and runs no daemon", v);
+	else
+		return usage_error(err, "unknown mode '-b%s'", v);
+	return 0;
+}
+
+/* -o<option>[value]: the sendmail.cf options callers pass on the command line */
+static int
+set_o(struct options *o, const char *v)
+{
+	if (!strcmp(v, "i"))
+		o->ignore_dots = 1;
+	else if (v[0] == 'd' && v[1])
+		o->delivery = v + 1;
+	else if (v[0] == 'e' || v[0] == 'm' || v[0] == 'M' ||
+	    v[0] == 'Q' || v[0] == 'T' || v[0] == 'L' || v[0] == 'O')
+		note(o, "-o", v, "ignored (not a relay client's concern)");
+	else
+		note(o, "-o", v, "ignored");
+	return 0;
+}
+
+/* Is a flag letter one that takes a value (glued or in the next argument)? */
+static int
+takes_value(int c)
+{
+	return strchr("fFrCBNRVXhLpAOo", c) != NULL;
+}
+
+static int
+apply(struct options *o, int c, const char *v, char **err)
+{
+	char flag[3] = {'-', (char)c, '\0'};
+
+	switch (c) {
+	case 'f':
+	case 'r':
+		if (o->sender && strcmp(o->sender, v))
+			return usage_error(err, "more than one sender given "
+			    "(-f/-r '%s')", v);
+		o->sender = v;
+		break;
+	case 'F':
+		o->fullname = v;
+		break;
+	case 'C':
+		o->config = v;
+		break;
+	case 'B':
+		if (ascii_strcasecmp(v, "8BITMIME") && ascii_strcasecmp(v, "7BIT"))
+			return usage_error(err, "-B takes 7BIT or 8BITMIME, "
+			    "not '%s'", v);
+		o->body_type = v;
+		break;
+	case 'o':
+		return set_o(o, v);
+	case 'N':
+	case 'R':
+	case 'V':
+		note(o, flag, v, "delivery status notification request ignored");
+		break;
+	case 'X':
+		/* never a file: the vehicle of CVE-2016-10033 */
+		note(o, flag, v, "ignored, no traffic log is written");
+		break;
+	default:
+		note(o, flag, v, "ignored");
+		break;
+	}
+	return 0;
+}
+
+int
+options_parse(int argc, char **argv, struct options *o, char **err)
+{
+	const char *prog = argc > 0 && argv[0] ? argv[0] : "sendmail";
+	const char *base = strrchr(prog, '/');
+	int i, r;
+
+	base = base ? base + 1 : prog;
+	if (!strcmp(base, "mailq"))
+		o->mode = MODE_LIST_QUEUE;
+	else if (!strcmp(base, "newaliases"))
+		o->mode = MODE_ALIASES;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(a, "--version")) {
+			o->mode = MODE_VERSION;
+			continue;
+		}
+		if (!strcmp(a, "--help")) {
+			o->mode = MODE_HELP;
+			continue;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if (a[1] == '-')
+			return usage_error(err, "unknown option '%s'", a);
+
+		for (const char *p = a + 1; *p; p++) {
+			int c = (unsigned char)*p;
+			const char *v;
+
+			if (c == 'b') {
+				if (!p[1])
+					return usage_error(err, "%s",
+					    "-b needs a mode letter, e.g. -bm");
+				r = set_mode(o, p + 1, err);
+				if (r)
+					return r;
+				break;
+			}
+			if (c == 'q' || c == 'd' || c == 'M' || c == 'e') {
+				/* value only ever glued: -q30m, -qIid, -d0.1 */
+				if (c == 'q')
+					o->mode = MODE_QUEUE_RUN;
+				else
+					note(o, (char[]){'-', (char)c, 0},
+					    p + 1, "ignored");
+				break;
+			}
+			if (takes_value(c)) {
+				if (p[1])
+					v = p + 1;
+				else if (i + 1 < argc)
+					v = argv[++i];
+				else
+					return usage_error(err,
+					    "option -%s needs a value",
+					    (char[]){(char)c, 0});
+				r = apply(o, c, v, err);
+				if (r)
+					return r;
+				break;
+			}
+			switch (c) {
+			case 't':
+				o->extract = 1;
+				break;
+			case 'i':
+				o->ignore_dots = 1;
+				break;
+			case 'v':
+				o->verbose++;
+				break;
+			case 'G':
+			case 'U':
+			case 'n':
+			case 'm':
+				note(o, (char[]){'-', (char)c, 0}, NULL,
+				    "ignored");
+				break;
+			default:
+				return usage_error(err, "unknown option '-%s'",
+				    (char[]){(char)c, 0});
+			}
+		}
+	}
+	for (; i < argc; i++)
+		strlist_push(&o->recipients, argv[i]);
+	return 0;
+}
+
+void
+options_release(struct options *o)
+{
+	strlist_release(&o->recipients);
+	strlist_release(&o->notes);
+}

@@ -1,0 +1,546 @@
+/*
+ * submit.c - the libcurl SMTP transport (see submit.h).
+ *
+ * libcurl drives the dialogue; two callbacks watch it.  The debug callback
+ * sees every command we send (so we know what each reply answers) and
+ * prints the dialogue under -v with credentials hidden.  The header
+ * callback sees every reply line: it keeps the first failure reply of the
+ * transaction, and checks the EHLO capabilities that libcurl does not.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "submit.h"
+
+/* The upload buffer: large enough that a big message needs few callbacks. */
+#define UPLOAD_BUFFER (512 * 1024)
+
+struct submit_session {
+	CURL *curl;
+	const struct account *acct;
+	char *user;		/* SASL user name, with #mail_type */
+	char *url;
+	int verbose;
+	int sent;		/* messages sent on this session so far */
+	char errbuf[CURL_ERROR_SIZE];
+
+	/* the dialogue, as seen by the callbacks */
+	char cmd[16];		/* verb of the command the next reply answers */
+	char *rcpt;		/* the address of the last RCPT TO */
+	int in_auth;		/* client lines are credentials */
+	int starttls_done;
+	int replies;		/* complete replies in this attempt */
+	int auth_offered;	/* EHLO offered our mechanism */
+	struct buf reply;	/* reply being assembled */
+
+	/* the first failure of the transaction */
+	int fail_code;
+	char fail_cmd[16];
+	char *fail_rcpt;
+	struct buf fail_text;
+
+	char *abort_msg;	/* we stopped the transfer, and why */
+	int read_error;
+	struct message_cursor cur;
+};
+
+static const char *
+tls_name(enum tls_mode t)
+{
+	return t == TLS_IMPLICIT ? "tls" : t == TLS_NONE ? "none" :
+	    "starttls";
+}
+
+static const char *
+mech_name(enum auth_mech m)
+{
+	return m == AUTH_LOGIN ? "LOGIN" : "PLAIN";
+}
+
+/* Reply text may come from anyone: keep it printable and on one line. */
+static void
+add_printable(struct buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf_addch(b, (c < 0x20 || c == 0x7f) ? '?' : c);
+	}
+}
+
+static size_t
+trim_eol(const char *s, size_t n)
+{
+	while (n && (s[n - 1] == '\r' || s[n - 1] == '\n'))
+		n--;
+	return n;
+}
+
+/* ---- watching the dialogue -------------------------------------------- */
+
+static void
+command_sent(struct submit_session *s, const char *p, size_t n)
+{
+	size_t i = 0, k = 0;
+
+	n = trim_eol(p, n);
+	if (s->in_auth)
+		return;		/* a SASL response, not a command */
+	while (i < n && p[i] != ' ' && p[i] != ':' && k < sizeof(s->cmd) - 1)
+		s->cmd[k++] = (char)(p[i] >= 'a' && p[i] <= 'z' ?
+		    p[i] - 32 : p[i]), i++;
+	s->cmd[k] = '\0';
+	if (!strcmp(s->cmd, "AUTH"))
+		s->in_auth = 1;
+	if (!strcmp(s->cmd, "RCPT")) {
+		const char *lt = memchr(p, '<', n);
+		const char *gt = lt ? memchr(lt, '>', n - (size_t)(lt - p)) :
+		    NULL;
+		free(s->rcpt);
+		s->rcpt = (lt && gt) ? xstrndup(lt + 1, (size_t)(gt - lt - 1)) :
+		    NULL;
+	}
+}
+
+static int
+has_word(const char *list, size_t n, const char *word)
+{
+	size_t wl = strlen(word), i = 0;
+
+	while (i < n) {
+		size_t j = i;
+		while (j < n && list[j] != ' ')
+			j++;
+		if (j - i == wl && !ascii_strncasecmp(list + i, word, wl))
+			return 1;
+		i = j + 1;
+	}
+	return 0;
+}
+
+/* An EHLO capability line: note whether it offers our mechanism. */
+static void
+capability(struct submit_session *s, const char *text, size_t n)
+{
+	if (n > 5 && !ascii_strncasecmp(text, "AUTH", 4) &&
+	    (text[4] == ' ' || text[4] == '=') &&
+	    has_word(text + 5, n - 5, mech_name(s->acct->auth)))
+		s->auth_offered = 1;
+}
+
+/* Must we stop because the relay will not authenticate us? */
+static int
+auth_missing(struct submit_session *s)
+{
+	const struct account *a = s->acct;
+
+	if (a->auth == AUTH_NONE || s->auth_offered)
+		return 0;
+	if (a->tls == TLS_STARTTLS && !s->starttls_done)
+		return 0;	/* the EHLO that counts comes after STARTTLS */
+	s->abort_msg = xasprintf("relay %s:%u does not offer AUTH %s%s; "
+	    "not sending without authentication", a->host, a->port,
+	    mech_name(a->auth), a->tls == TLS_NONE ?
+	    " over a connection without TLS" : "");
+	return 1;
+}
+
+static void
+reply_done(struct submit_session *s, int code)
+{
+	s->replies++;
+	if (!strcmp(s->cmd, "EHLO") && code == 250 && auth_missing(s))
+		return;
+	if (!strcmp(s->cmd, "STARTTLS") && code == 220)
+		s->starttls_done = 1;
+	if (s->in_auth && code != 334)
+		s->in_auth = 0;
+	if (!strcmp(s->cmd, "DATA") && code == 354)
+		snprintf(s->cmd, sizeof(s->cmd), "%s", "DATA-END");
+	if (code >= 400 && !s->fail_code && strcmp(s->cmd, "QUIT")) {
+		s->fail_code = code;
+		snprintf(s->fail_cmd, sizeof(s->fail_cmd), "%s", s->cmd);
+		free(s->fail_rcpt);
+		s->fail_rcpt = s->rcpt ? xstrdup(s->rcpt) : NULL;
+		buf_reset(&s->fail_text);
+		buf_addstr(&s->fail_text, s->reply.s);
+	}
+	buf_reset(&s->reply);
+}
+
+static size_t
+on_reply_line(char *p, size_t size, size_t nmemb, void *userdata)
+{
+	struct submit_session *s = userdata;
+	size_t total = size * nmemb, n = trim_eol(p, total);
+	int code;
+
+	if (n < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' ||
+	    p[2] < '0' || p[2] > '9')
+		return total;	/* not an SMTP reply line; nothing to learn */
+	code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	if (!strcmp(s->cmd, "EHLO") && n > 4)
+		capability(s, p + 4, n - 4);
+	if (s->reply.len)
+		buf_addch(&s->reply, ' ');
+	add_printable(&s->reply, s->reply.len ? p + 4 : p,
+	    s->reply.len ? (n > 4 ? n - 4 : 0) : n);
+	if (n == 3 || p[3] != '-') {
+		reply_done(s, code);
+		if (s->abort_msg)
+			return 0;	/* makes libcurl stop: CURLE_WRITE_ERROR */
+	}
+	return total;
+}
+
+static int
+on_debug(CURL *c, curl_infotype type, char *p, size_t n, void *userdata)
+{
+	struct submit_session *s = userdata;
+	int secret;
+
+	(void)c;
+	if (type == CURLINFO_HEADER_OUT) {
+		secret = s->in_auth;
+		command_sent(s, p, n);
+		secret |= s->in_auth;
+		if (s->verbose && secret)
+			fprintf(stderr, "--> %s\n", strncmp(p, "AUTH ", 5) ?
+			    "(credentials hidden)" :
+			    !ascii_strncasecmp(p + 5, "LOGIN", 5) &&
+			    trim_eol(p, n) == 10 ? "AUTH LOGIN" :
+			    "AUTH (credentials hidden)");
+		else if (s->verbose)
+			fprintf(stderr, "--> %.*s\n", (int)trim_eol(p, n), p);
+	} else if (s->verbose && type == CURLINFO_HEADER_IN) {
+		struct buf b = BUF_INIT;
+		add_printable(&b, p, trim_eol(p, n));
+		fprintf(stderr, "<-- %s\n", b.s);
+		buf_release(&b);
+	} else if (s->verbose > 1 && type == CURLINFO_TEXT) {
+		fprintf(stderr, "* %.*s\n", (int)trim_eol(p, n), p);
+	}
+	return 0;
+}
+
+static size_t
+on_read(char *buf, size_t size, size_t nmemb, void *userdata)
+{
+	struct submit_session *s = userdata;
+	long n = message_out(&s->cur, buf, size * nmemb);
+
+	if (n < 0) {
+		s->read_error = 1;
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)n;
+}
+
+/* ---- session ------------------------------------------------------------ */
+
+static int
+setup(struct submit_session *s, const char *helo)
+{
+	const struct account *a = s->acct;
+	CURL *c = s->curl;
+	int fail = 0;
+	int v6 = strchr(a->host, ':') != NULL;
+
+	s->url = xasprintf("%s://%s%s%s:%u/%s",
+	    a->tls == TLS_IMPLICIT ? "smtps" : "smtp", v6 ? "[" : "", a->host,
+	    v6 ? "]" : "", a->port, helo);
+#define SET(opt, val) fail |= curl_easy_setopt(c, opt, val) != CURLE_OK
+	SET(CURLOPT_URL, s->url);
+	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	SET(CURLOPT_PROXY, "");	/* no proxy from the environment */
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_ERRORBUFFER, s->errbuf);
+	SET(CURLOPT_CONNECTTIMEOUT, a->timeout);
+	SET(CURLOPT_SERVER_RESPONSE_TIMEOUT, a->timeout);
+	/* a stalled transfer: less than one byte a second for 'timeout' */
+	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SET(CURLOPT_LOW_SPEED_TIME, a->timeout);
+	SET(CURLOPT_UPLOAD, 1L);
+	SET(CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUFFER);
+	SET(CURLOPT_READFUNCTION, on_read);
+	SET(CURLOPT_READDATA, s);
+	SET(CURLOPT_HEADERFUNCTION, on_reply_line);
+	SET(CURLOPT_HEADERDATA, s);
+	SET(CURLOPT_DEBUGFUNCTION, on_debug);
+	SET(CURLOPT_DEBUGDATA, s);
+	SET(CURLOPT_VERBOSE, 1L);	/* feeds on_debug, which prints only under -v */
+
+	if (a->tls != TLS_NONE) {
+		SET(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+		SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+		SET(CURLOPT_SSL_VERIFYPEER, a->tls_verify ? 1L : 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, a->tls_verify ? 2L : 0L);
+		if (a->ca_file)
+			SET(CURLOPT_CAINFO, a->ca_file);
+	}
+	if (a->auth != AUTH_NONE) {
+		s->user = account_sasl_user(a);
+		SET(CURLOPT_USERNAME, s->user);
+		SET(CURLOPT_PASSWORD, a->password);
+		SET(CURLOPT_LOGIN_OPTIONS, a->auth == AUTH_LOGIN ?
+		    "AUTH=LOGIN" : "AUTH=PLAIN");
+		SET(CURLOPT_SASL_IR, 1L);
+	}
+#undef SET
+	return fail;
+}
+
+struct submit_session *
+submit_open(const struct account *acct, const char *helo, int verbose,
+    char **err)
+{
+	static int initialised;
+	struct submit_session *s;
+
+	if (!initialised) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+			*err = xstrdup("cannot initialise libcurl");
+			return NULL;
+		}
+		initialised = 1;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->acct = acct;
+	s->verbose = verbose;
+	buf_init(&s->reply);
+	buf_init(&s->fail_text);
+	s->curl = curl_easy_init();
+	if (!s->curl || setup(s, helo)) {
+		*err = xasprintf("cannot set up libcurl for relay %s "
+		    "(libcurl %s lacks smtp, smtps or an option mailshim "
+		    "needs)", acct->host, curl_version_info(CURLVERSION_NOW)->version);
+		submit_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+attempt_reset(struct submit_session *s)
+{
+	s->cmd[0] = '\0';
+	s->in_auth = 0;
+	s->starttls_done = 0;
+	s->auth_offered = 0;
+	s->replies = 0;
+	s->fail_code = 0;
+	s->fail_cmd[0] = '\0';
+	s->read_error = 0;
+	free(s->abort_msg);
+	s->abort_msg = NULL;
+	buf_reset(&s->reply);
+	buf_reset(&s->fail_text);
+}
+
+static void
+result(struct submit_result *res, enum submit_status st, int code, char *msg)
+{
+	res->status = st;
+	res->code = code;
+	res->message = msg;
+}
+
+/* Turn what the relay said into a status. */
+static void
+classify_reply(struct submit_session *s, struct submit_result *res)
+{
+	const char *t = s->fail_text.s;
+	int temp = s->fail_code < 500;
+
+	if (!strcmp(s->fail_cmd, "RCPT"))
+		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_RCPT, s->fail_code,
+		    xasprintf("relay %s recipient <%s>: %s", temp ?
+		    "deferred" : "refused", s->fail_rcpt ? s->fail_rcpt : "?",
+		    t));
+	else if (!strcmp(s->fail_cmd, "MAIL"))
+		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
+		    s->fail_code, xasprintf("relay %s the sender: %s", temp ?
+		    "deferred" : "refused", t));
+	else if (!strcmp(s->fail_cmd, "AUTH"))
+		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_AUTH, s->fail_code,
+		    xasprintf("relay refused authentication as '%s' "
+		    "(AUTH %s): %s", s->user, mech_name(s->acct->auth), t));
+	else if (!strcmp(s->fail_cmd, "DATA-END") ||
+	    !strcmp(s->fail_cmd, "DATA"))
+		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
+		    s->fail_code, xasprintf("relay %s the message: %s", temp ?
+		    "deferred" : "refused", t));
+	else if (!s->fail_cmd[0])
+		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
+		    s->fail_code, xasprintf("relay %s:%u %s the connection: "
+		    "%s", s->acct->host, s->acct->port, temp ? "deferred" :
+		    "refused", t));
+	else
+		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
+		    s->fail_code, xasprintf("relay answered %s with: %s",
+		    s->fail_cmd, t));
+}
+
+static void
+classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
+{
+	const struct account *a = s->acct;
+	const char *e = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
+
+	if (s->abort_msg) {
+		result(res, SUBMIT_CONFIG, 0, s->abort_msg);
+		s->abort_msg = NULL;
+		return;
+	}
+	if (s->read_error) {
+		result(res, SUBMIT_IOERR, 0, xstrdup("cannot read the spooled "
+		    "message back"));
+		return;
+	}
+	if (s->fail_code) {
+		classify_reply(s, res);
+		return;
+	}
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("cannot resolve "
+		    "relay host '%s': %s", a->host, e));
+		break;
+	case CURLE_COULDNT_CONNECT:
+		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("cannot connect to "
+		    "relay %s:%u: %s", a->host, a->port, e));
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("relay %s:%u timed "
+		    "out: %s", a->host, a->port, e));
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		result(res, SUBMIT_CONFIG, 0, xasprintf("TLS certificate of "
+		    "relay %s:%u not verified: %s (check host and ca_file)",
+		    a->host, a->port, e));
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		result(res, SUBMIT_CONFIG, 0, xasprintf("cannot load CA "
+		    "certificates from '%s': %s", a->ca_file ? a->ca_file :
+		    "the system store", e));
+		break;
+	case CURLE_USE_SSL_FAILED:
+		result(res, SUBMIT_CONFIG, 0, xasprintf("relay %s:%u does not "
+		    "offer STARTTLS; not sending in clear text (tls = %s)",
+		    a->host, a->port, tls_name(a->tls)));
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("TLS handshake with "
+		    "relay %s:%u failed: %s%s", a->host, a->port, e,
+		    a->tls == TLS_IMPLICIT ? " (is this an implicit-TLS port? "
+		    "use tls = starttls for ports 25 and 587)" : ""));
+		break;
+	case CURLE_LOGIN_DENIED:
+		result(res, SUBMIT_AUTH, 0, xasprintf("relay refused "
+		    "authentication as '%s': %s", s->user ? s->user : "", e));
+		break;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_FAILED_INIT:
+	case CURLE_OUT_OF_MEMORY:
+		result(res, SUBMIT_SOFTWARE, 0, xasprintf("libcurl: %s", e));
+		break;
+	default:
+		/* lost connection and the like: nothing refused the mail */
+		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("connection to relay "
+		    "%s:%u failed: %s", a->host, a->port, e));
+		break;
+	}
+}
+
+static int
+is_stale_connection(CURLcode rc)
+{
+	return rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
+	    rc == CURLE_GOT_NOTHING;
+}
+
+void
+submit_send(struct submit_session *s, const char *sender,
+    const struct strlist *rcpts, struct message *m, struct submit_result *res)
+{
+	struct curl_slist *list = NULL;
+	char *from = xasprintf("<%s>", sender);
+	CURLcode rc;
+
+	memset(res, 0, sizeof(*res));
+	for (size_t i = 0; i < rcpts->n; i++) {
+		char *r = xasprintf("<%s>", rcpts->v[i]);
+		struct curl_slist *l = curl_slist_append(list, r);
+		free(r);
+		if (!l) {
+			result(res, SUBMIT_SOFTWARE, 0, xstrdup("out of memory"));
+			goto out;
+		}
+		list = l;
+	}
+	if (!list) {
+		/* libcurl would send HELP and report success */
+		result(res, SUBMIT_SOFTWARE, 0, xstrdup("no recipients"));
+		goto out;
+	}
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, list);
+	for (int attempt = 0;; attempt++) {
+		attempt_reset(s);
+		s->errbuf[0] = '\0';
+		message_rewind(&s->cur, m);
+		rc = curl_easy_perform(s->curl);
+		/* a reused connection the relay had closed: once more, afresh */
+		if (rc != CURLE_OK && attempt == 0 && s->sent &&
+		    is_stale_connection(rc) && !s->replies) {
+			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
+			continue;
+		}
+		break;
+	}
+	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
+	if (rc == CURLE_OK && !s->fail_code) {
+		s->sent++;
+		result(res, SUBMIT_OK, 0, NULL);
+	} else {
+		classify(s, rc, res);
+	}
+out:
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(list);
+	free(from);
+}
+
+void
+submit_close(struct submit_session *s)
+{
+	if (!s)
+		return;
+	if (s->curl)
+		curl_easy_cleanup(s->curl);
+	free(s->url);
+	free(s->rcpt);
+	free(s->fail_rcpt);
+	free(s->abort_msg);
+	buf_release(&s->reply);
+	buf_release(&s->fail_text);
+	free(s->user);
+	free(s);
+}
+
+void
+submit_result_release(struct submit_result *res)
+{
+	free(res->message);
+	res->message = NULL;
+}
+
+const char *
+submit_library_version(void)
+{
+	return curl_version();
+}
