@@ -1,0 +1,1173 @@
+/*
+ * cfg.c - load and check mailshim.ini (see cfg.h).
+ *
+ * iniparser reads the values, but it keeps no line numbers, silently keeps
+ * the last of two equal keys, joins a line ending in '\' to the next one
+ * (even a comment line), cuts unquoted values at ';' and '#', and fails
+ * the whole load on lines over 1024 bytes.  So the file is first read by a
+ * small scanner of our own that follows iniparser 4.1's rules, refuses
+ * whatever iniparser would misread, and records the line of every section
+ * and key for the messages.  Every value iniparser returns is then checked
+ * against the scanner's reading of the same line, so the two can never
+ * silently disagree.
+ *
+ * Keys are described by one table (name, section, flags, parser, field);
+ * adding a key means adding a field, a row and perhaps a parser.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <iniparser.h>
+
+#include "cfg.h"
+#include "util.h"
+
+#define GLOBAL_SECTION	"mailshim"
+/* iniparser 4.1 gives up on lines of 1023 bytes or more */
+#define MAX_LINE	1000
+/* a config file is a few hundred bytes; refuse to slurp a stray big file */
+#define MAX_FILE	(1024 * 1024)
+/* the buffer for the first line of a password_file */
+#define MAX_SECRET	4096
+
+enum scope { S_GLOBAL = 1, S_ACCOUNT = 2 };
+
+enum {
+	KF_NOCUT = 1,	/* an unquoted ';' or '#' is an error, not a comment */
+	KF_SECRET = 2	/* never quoted in messages; wiped; implies KF_NOCUT */
+};
+
+/*
+ * A value parser checks v (never empty) and stores it at dst.  It returns
+ * NULL, or what was expected, for "bad value for 'KEY' ...: EXPECTATION".
+ */
+typedef const char *parse_fn(const char *v, void *dst);
+
+struct keydef {
+	const char *name;
+	int scope;
+	int flags;
+	parse_fn *parse;
+	size_t off;		/* of the field in struct config or account */
+};
+
+/* one "key = value" line, as the scanner read it */
+struct ent {
+	const struct keydef *kd;
+	char *value;		/* may be a secret: wiped when freed */
+	int line;
+};
+
+struct sect {
+	char *name;		/* lower case, as iniparser stores it */
+	int line;
+	int global;
+	struct ent *ents;
+	size_t nents, alloc;
+};
+
+struct loader {
+	const char *path;
+	struct config *cfg;
+	char *text;		/* the whole file, wiped when freed */
+	size_t len;
+	struct sect *sects;
+	size_t nsects, alloc;
+	dictionary *ini;
+	char *err;
+};
+
+static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
+    p_auth, p_bool, p_timeout, p_mail_type, p_provider;
+
+#define A(f)	offsetof(struct account, f)
+#define C(f)	offsetof(struct config, f)
+
+static const struct keydef keys[] = {
+	{ "account", S_GLOBAL, 0, p_string, C(default_account) },
+	{ "local_domain", S_GLOBAL, 0, p_name, C(local_domain) },
+	{ "aliases", S_GLOBAL, 0, p_string, C(aliases) },
+	{ "provider", S_ACCOUNT, 0, p_provider, A(provider) },
+	{ "host", S_ACCOUNT, 0, p_host, A(host) },
+	{ "port", S_ACCOUNT, 0, p_port, A(port) },
+	{ "tls", S_ACCOUNT, 0, p_tls, A(tls) },
+	{ "auth", S_ACCOUNT, 0, p_auth, A(auth) },
+	/* NHN Cloud writes "appkey#mail_type": a silent cut would lose it */
+	{ "username", S_ACCOUNT, KF_NOCUT, p_string, A(username) },
+	{ "appkey", S_ACCOUNT, KF_NOCUT, p_string, A(username) },
+	{ "password", S_ACCOUNT, KF_SECRET, p_secret, A(password) },
+	{ "secretkey", S_ACCOUNT, KF_SECRET, p_secret, A(password) },
+	{ "password_file", S_ACCOUNT, 0, p_string, A(password_file) },
+	{ "mail_type", S_ACCOUNT, 0, p_mail_type, A(mail_type) },
+	{ "from", S_ACCOUNT, 0, p_from, A(from) },
+	{ "helo", S_ACCOUNT, 0, p_name, A(helo) },
+	{ "ca_file", S_ACCOUNT, 0, p_string, A(ca_file) },
+	{ "tls_verify", S_ACCOUNT, 0, p_bool, A(tls_verify) },
+	{ "timeout", S_ACCOUNT, 0, p_timeout, A(timeout) },
+};
+
+/* Keys that say the same thing twice; the first name is the one shown first. */
+static const char *const conflicts[][2] = {
+	{ "username", "appkey" },
+	{ "password", "secretkey" },
+	{ "password", "password_file" },
+	{ "secretkey", "password_file" },
+};
+
+/*
+ * Provider presets, as key/value pairs run through the same parsers, for
+ * the keys the section leaves out.  There is no port preset: the port
+ * follows tls (587 for starttls, 465 when tls = tls is set over the preset).
+ */
+static const char *const nhncloud_presets[] = {
+	"host", "smtp-mail.nhncloudservice.com",
+	"tls", "starttls",
+	"auth", "plain",
+	NULL
+};
+
+static const struct provider {
+	const char *name;
+	const char *const *presets;
+} providers[] = {
+	{ "nhncloud", nhncloud_presets },
+};
+
+struct word {
+	const char *name;
+	int value;
+};
+
+static const struct word tls_words[] = {
+	{ "starttls", TLS_STARTTLS }, { "tls", TLS_IMPLICIT },
+	{ "none", TLS_NONE }, { NULL, 0 }
+};
+static const struct word auth_words[] = {
+	{ "plain", AUTH_PLAIN }, { "login", AUTH_LOGIN },
+	{ "none", AUTH_NONE }, { NULL, 0 }
+};
+static const struct word bool_words[] = {
+	{ "yes", 1 }, { "true", 1 }, { "on", 1 }, { "1", 1 },
+	{ "no", 0 }, { "false", 0 }, { "off", 0 }, { "0", 0 }, { NULL, 0 }
+};
+static const struct word mail_type_words[] = {
+	{ "normal", 0 }, { "auth", 1 }, { "ad", 2 }, { NULL, 0 }
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* the C locale's isspace(), which is what iniparser strips */
+static int
+is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
+	    c == '\r';
+}
+
+static int
+is_cntrl(int c)
+{
+	return (c >= 0 && c < 0x20) || c == 0x7f;
+}
+
+static void
+lower_ascii(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s += 'a' - 'A';
+}
+
+/* Wipe and free n bytes that may hold a secret. */
+static void
+free_wiped(char *s, size_t n)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, n);
+	free(s);
+}
+
+static const struct word *
+pick(const struct word *w, const char *v)
+{
+	for (; w->name; w++)
+		if (!ascii_strcasecmp(w->name, v))
+			return w;
+	return NULL;
+}
+
+/* Decimal only: iniparser_getint() would read "0587" as octal. */
+static int
+decimal(const char *v, long min, long max, long *out)
+{
+	long n = 0;
+
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return -1;
+		n = n * 10 + (*v - '0');
+		if (n > max)
+			return -1;
+	}
+	if (n < min)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int
+has_cntrl(const char *v)
+{
+	for (; *v; v++)
+		if (is_cntrl((unsigned char)*v))
+			return 1;
+	return 0;
+}
+
+static void
+set_string(void *dst, const char *v)
+{
+	char **p = dst;
+
+	free(*p);
+	*p = xstrdup(v);
+}
+
+/* ---- value parsers ------------------------------------------------------ */
+
+static const char *
+p_string(const char *v, void *dst)
+{
+	if (has_cntrl(v))
+		return "expected text without control characters";
+	set_string(dst, v);
+	return NULL;
+}
+
+/* A secret is taken as written: any byte iniparser can hand over is fine. */
+static const char *
+p_secret(const char *v, void *dst)
+{
+	char **p = dst;
+
+	free_secret(*p);
+	*p = xstrdup(v);
+	return NULL;
+}
+
+/* a name that goes into SMTP as one word: EHLO argument, local domain */
+static const char *
+p_name(const char *v, void *dst)
+{
+	for (const char *s = v; *s; s++)
+		if (is_cntrl((unsigned char)*s) || *s == ' ' || *s == '/')
+			return "expected a name without white space, control "
+			    "characters or '/'";
+	set_string(dst, v);
+	return NULL;
+}
+
+static const char *
+p_from(const char *v, void *dst)
+{
+	for (const char *s = v; *s; s++)
+		if (is_cntrl((unsigned char)*s) || *s == ' ' || *s == '<' ||
+		    *s == '>')
+			return "expected an address without white space, "
+			    "control characters, '<' or '>'";
+	set_string(dst, v);
+	return NULL;
+}
+
+/*
+ * A DNS name, an IPv4 address or an IPv6 literal, bare or in brackets.
+ * Anything that could make the host part of a URL mean something else
+ * ('/', '@', '?', '#', white space) is outside the allowed characters.
+ */
+static int
+valid_hostname(const char *v)
+{
+	size_t n = strlen(v), label = 0;
+	int numeric = 1;
+
+	if (n == 0 || n > 254 || v[0] == '.' || (n == 254 && v[n - 1] != '.'))
+		return 0;
+	for (const char *s = v; *s; s++) {
+		if (*s == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (++label > 63)
+			return 0;
+		if (*s >= '0' && *s <= '9')
+			continue;
+		numeric = 0;
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    *s == '-' || *s == '_'))
+			return 0;
+	}
+	if (numeric) {
+		/* all digits and dots: it had better be a dotted quad */
+		struct in_addr a4;
+		return inet_pton(AF_INET, v, &a4) == 1;
+	}
+	return 1;
+}
+
+static const char *
+p_host(const char *v, void *dst)
+{
+	static const char expect[] = "expected a host name or an IP address";
+	struct in6_addr a6;
+	size_t n = strlen(v);
+	char *bare;
+
+	if (v[0] == '[' || strchr(v, ':')) {
+		if (v[0] == '[') {
+			if (n < 3 || v[n - 1] != ']')
+				return expect;
+			bare = xstrndup(v + 1, n - 2);
+		} else
+			bare = xstrdup(v);
+		if (inet_pton(AF_INET6, bare, &a6) != 1) {
+			free(bare);
+			return expect;
+		}
+		free(*(char **)dst);
+		*(char **)dst = bare;
+		return NULL;
+	}
+	if (!valid_hostname(v))
+		return expect;
+	set_string(dst, v);
+	return NULL;
+}
+
+static const char *
+p_port(const char *v, void *dst)
+{
+	long n;
+
+	if (decimal(v, 1, 65535, &n) == -1)
+		return "expected a number from 1 to 65535";
+	*(unsigned *)dst = (unsigned)n;
+	return NULL;
+}
+
+static const char *
+p_timeout(const char *v, void *dst)
+{
+	long n;
+
+	if (decimal(v, 1, 3600, &n) == -1)
+		return "expected a number of seconds from 1 to 3600";
+	*(long *)dst = n;
+	return NULL;
+}
+
+static const char *
+p_bool(const char *v, void *dst)
+{
+	const struct word *w = pick(bool_words, v);
+
+	if (!w)
+		return "expected yes or no";
+	*(int *)dst = w->value;
+	return NULL;
+}
+
+static const char *
+p_tls(const char *v, void *dst)
+{
+	const struct word *w = pick(tls_words, v);
+
+	if (!w)
+		return "expected starttls, tls or none";
+	*(enum tls_mode *)dst = (enum tls_mode)w->value;
+	return NULL;
+}
+
+static const char *
+p_auth(const char *v, void *dst)
+{
+	const struct word *w = pick(auth_words, v);
+
+	if (!w)
+		return "expected plain, login or none";
+	*(enum auth_mech *)dst = (enum auth_mech)w->value;
+	return NULL;
+}
+
+static const char *
+p_mail_type(const char *v, void *dst)
+{
+	const struct word *w = pick(mail_type_words, v);
+
+	if (!w)
+		return "expected normal, auth or ad";
+	set_string(dst, w->name);
+	return NULL;
+}
+
+static const struct provider *
+find_provider(const char *name)
+{
+	for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+		if (!ascii_strcasecmp(providers[i].name, name))
+			return &providers[i];
+	return NULL;
+}
+
+static const char *
+p_provider(const char *v, void *dst)
+{
+	const struct provider *p = find_provider(v);
+
+	if (!p)
+		return "expected nhncloud";
+	set_string(dst, p->name);
+	return NULL;
+}
+
+static const struct keydef *
+find_key(const char *name, int scope)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if ((keys[i].scope & scope) && !strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Keep the first error: "PATH:LINE: message", or "PATH: message" (line 0). */
+static int fail(struct loader *l, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct loader *l, int line, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (l->err)
+		return EX_CONFIG;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		l->err = xasprintf("%s:%d: %s", l->path, line, msg);
+	else
+		l->err = xasprintf("%s: %s", l->path, msg);
+	free(msg);
+	return EX_CONFIG;
+}
+
+/*
+ * iniparser reports through one global callback with no user pointer.
+ * Keep the first message's first line (later lines quote the file, which
+ * may hold a secret) instead of letting it reach stderr.
+ */
+static char ini_msg[256];
+
+static int ini_capture(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int
+ini_capture(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (ini_msg[0])
+		return 0;
+	va_start(ap, fmt);
+	n = vsnprintf(ini_msg, sizeof(ini_msg), fmt, ap);
+	va_end(ap);
+	ini_msg[strcspn(ini_msg, "\n")] = '\0';
+	return n;
+}
+
+/* ---- reading the file --------------------------------------------------- */
+
+static int
+cannot_read(struct loader *l, const char *why)
+{
+	if (!l->err)
+		l->err = xasprintf("cannot read config '%s': %s", l->path, why);
+	return EX_CONFIG;
+}
+
+static int
+read_text(struct loader *l)
+{
+	struct stat st;
+	size_t alloc;
+	ssize_t n;
+	int fd, rc = 0;
+
+	if ((fd = open(l->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return cannot_read(l, strerror(errno));
+	if (fstat(fd, &st) == -1) {
+		rc = cannot_read(l, strerror(errno));
+		goto out;
+	}
+	/* iniparser opens the file again: a FIFO would not read twice */
+	if (S_ISDIR(st.st_mode)) {
+		rc = cannot_read(l, strerror(EISDIR));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = cannot_read(l, "not a regular file");
+		goto out;
+	}
+	if (st.st_size >= MAX_FILE) {
+		rc = cannot_read(l, strerror(EFBIG));
+		goto out;
+	}
+	/* one read past the size sees a file that grew; no realloc copies */
+	alloc = (size_t)st.st_size + 2;
+	l->text = xmalloc(alloc);
+	l->len = 0;
+	for (;;) {
+		n = read(fd, l->text + l->len, alloc - 1 - l->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = cannot_read(l, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		l->len += (size_t)n;
+		if (l->len == alloc - 1) {
+			rc = fail(l, 0, "the file changed while it was read");
+			goto out;
+		}
+	}
+	l->text[l->len] = '\0';
+out:
+	close(fd);
+	return rc;
+}
+
+/* ---- the scanner -------------------------------------------------------- */
+
+static const struct ent *
+find_ent(const struct sect *s, const char *name)
+{
+	for (size_t i = 0; i < s->nents; i++)
+		if (!strcmp(s->ents[i].kd->name, name))
+			return &s->ents[i];
+	return NULL;
+}
+
+/* a section name or a key, in lower case */
+static int
+valid_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		    *s == '.' || *s == '-' || *s == '_'))
+			return 0;
+	return 1;
+}
+
+static int
+scan_section(struct loader *l, char *p, size_t n, int line)
+{
+	struct sect *s;
+	char *name;
+
+	/* iniparser reads "[a]b]" as [a]; anything odd is refused instead */
+	p[n - 1] = '\0';
+	p++;
+	while (is_space((unsigned char)*p))
+		p++;
+	n = strlen(p);
+	while (n > 0 && is_space((unsigned char)p[n - 1]))
+		p[--n] = '\0';
+	lower_ascii(p);
+	if (!valid_name(p))
+		return fail(l, line, "bad section name [%s]: use letters, "
+		    "digits, '.', '-' and '_'", p);
+	for (size_t i = 0; i < l->nsects; i++)
+		if (!strcmp(l->sects[i].name, p))
+			return fail(l, line, "duplicate section [%s]", p);
+	name = xstrdup(p);
+	grow_array((void **)&l->sects, &l->alloc, l->nsects + 1,
+	    sizeof(*l->sects));
+	s = &l->sects[l->nsects++];
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	s->line = line;
+	s->global = !strcmp(name, GLOBAL_SECTION);
+	return 0;
+}
+
+/*
+ * Read the value after '=' the way iniparser 4.1 does: between "..." or
+ * '...' as is, else up to the first ';' or '#', stripped.  Refuse what it
+ * would read differently from what was meant.
+ */
+static int
+scan_value(struct loader *l, const struct sect *s, const struct keydef *kd,
+    char *p, int line, char **value)
+{
+	int nocut = kd->flags & (KF_NOCUT | KF_SECRET);
+	char *end, *cut;
+
+	while (is_space((unsigned char)*p))
+		p++;
+	if (*p == '"' || *p == '\'') {
+		if (!(end = strchr(p + 1, *p)))
+			return fail(l, line, "the value of '%s' in [%s] has no "
+			    "closing quote", kd->name, s->name);
+		cut = end + 1;
+		while (is_space((unsigned char)*cut))
+			cut++;
+		if (*cut && *cut != ';' && *cut != '#')
+			return fail(l, line, "text after the closing quote of "
+			    "'%s' in [%s]", kd->name, s->name);
+		*value = xstrndup(p + 1, (size_t)(end - p - 1));
+		return 0;
+	}
+	if ((cut = strpbrk(p, ";#"))) {
+		if (nocut)
+			return fail(l, line, "the value of '%s' is cut at "
+			    "'%c': put the value in double quotes", kd->name,
+			    *cut);
+		*cut = '\0';
+	}
+	end = p + strlen(p);
+	while (end > p && is_space((unsigned char)end[-1]))
+		end--;
+	*value = xstrndup(p, (size_t)(end - p));
+	return 0;
+}
+
+static int
+scan_key(struct loader *l, char *p, char *eq, int line)
+{
+	struct sect *s;
+	const struct keydef *kd;
+	const struct ent *prev;
+	struct ent *e;
+	char *key = p, *end = eq, *value = NULL;
+
+	while (end > key && is_space((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	lower_ascii(key);
+	/*
+	 * Only a word is echoed as a key: "password s3cr=t" (a forgotten
+	 * '=') must not show up in the message.
+	 */
+	if (!valid_name(key))
+		return fail(l, line, "syntax error");
+	if (l->nsects == 0)
+		return fail(l, line, "key '%s' outside a section", key);
+	s = &l->sects[l->nsects - 1];
+	kd = find_key(key, s->global ? S_GLOBAL : S_ACCOUNT);
+	if (!kd)
+		return fail(l, line, "unknown key '%s' in [%s]", key, s->name);
+	if (find_ent(s, kd->name))
+		return fail(l, line, "duplicate key '%s' in [%s]", kd->name,
+		    s->name);
+	for (size_t i = 0; i < sizeof(conflicts) / sizeof(conflicts[0]); i++) {
+		const char *a = conflicts[i][0], *b = conflicts[i][1];
+
+		if (!strcmp(kd->name, a))
+			prev = find_ent(s, b);
+		else if (!strcmp(kd->name, b))
+			prev = find_ent(s, a);
+		else
+			continue;
+		if (prev)
+			return fail(l, line, "'%s' and '%s' both set in [%s]",
+			    a, b, s->name);
+	}
+	if (scan_value(l, s, kd, eq + 1, line, &value))
+		return EX_CONFIG;
+	grow_array((void **)&s->ents, &s->alloc, s->nents + 1,
+	    sizeof(*s->ents));
+	e = &s->ents[s->nents++];
+	e->kd = kd;
+	e->value = value;
+	e->line = line;
+	return 0;
+}
+
+/* One line, without its '\n'; it may be changed in place. */
+static int
+scan_line(struct loader *l, char *p, size_t n, int line)
+{
+	char *eq;
+
+	if (n > MAX_LINE)
+		return fail(l, line, "line too long");
+	/* iniparser would see the line end at the NUL */
+	if (memchr(p, '\0', n))
+		return fail(l, line, "syntax error");
+	p[n] = '\0';
+	while (n > 0 && is_space((unsigned char)p[n - 1]))
+		p[--n] = '\0';
+	while (is_space((unsigned char)*p)) {
+		p++;
+		n--;
+	}
+	if (n == 0)
+		return 0;
+	/* iniparser joins the next line to this one, even to a comment */
+	if (p[n - 1] == '\\')
+		return fail(l, line, "line ends with '\\': continuation lines "
+		    "are not supported");
+	if (*p == '#' || *p == ';')
+		return 0;
+	if (*p == '[') {
+		if (p[n - 1] != ']')
+			return fail(l, line, "syntax error");
+		return scan_section(l, p, n, line);
+	}
+	if (!(eq = strchr(p, '=')))
+		return fail(l, line, "syntax error");
+	return scan_key(l, p, eq, line);
+}
+
+static int
+scan(struct loader *l)
+{
+	char *p = l->text, *end = l->text + l->len, *nl;
+	int line = 0;
+
+	/* iniparser would take it for part of the first line */
+	if (l->len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
+		return fail(l, 1, "the file starts with a UTF-8 byte order "
+		    "mark: save it without one");
+	while (p < end) {
+		line++;
+		if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+			nl = end;
+		if (scan_line(l, p, (size_t)(nl - p), line))
+			return EX_CONFIG;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* ---- values from iniparser ---------------------------------------------- */
+
+static int
+load_ini(struct loader *l)
+{
+	ini_msg[0] = '\0';
+	iniparser_set_error_callback(ini_capture);
+	l->ini = iniparser_load(l->path);
+	iniparser_set_error_callback(NULL);
+	if (!l->ini)
+		return fail(l, 0, "cannot load: %s", ini_msg[0] ? ini_msg :
+		    "iniparser failed");
+	if (iniparser_getnsec(l->ini) != (int)l->nsects)
+		return fail(l, 0, "iniparser reads the sections differently "
+		    "(did the file change while it was read?)");
+	return 0;
+}
+
+static int
+apply_ent(struct loader *l, const struct sect *s, const struct ent *e,
+    void *base)
+{
+	const struct keydef *kd = e->kd;
+	const char *v, *expect;
+	char *k;
+
+	k = xasprintf("%s:%s", s->name, kd->name);
+	v = iniparser_getstring(l->ini, k, NULL);
+	free(k);
+	if (!v || strcmp(v, e->value))
+		return fail(l, e->line, "iniparser reads the value of '%s' in "
+		    "[%s] differently: put the value in double quotes",
+		    kd->name, s->name);
+	if (!*v)
+		return fail(l, e->line, "empty value for '%s' in [%s]",
+		    kd->name, s->name);
+	if (!(expect = kd->parse(v, (char *)base + kd->off)))
+		return 0;
+	if (kd->flags & KF_SECRET)
+		return fail(l, e->line, "bad value for '%s' in [%s]: %s",
+		    kd->name, s->name, expect);
+	return fail(l, e->line, "bad value for '%s' in [%s]: %s (got '%s')",
+	    kd->name, s->name, expect, v);
+}
+
+static int
+apply_section(struct loader *l, const struct sect *s, void *base)
+{
+	if (iniparser_getsecnkeys(l->ini, s->name) != (int)s->nents)
+		return fail(l, s->line, "iniparser reads [%s] differently "
+		    "(did the file change while it was read?)", s->name);
+	for (size_t i = 0; i < s->nents; i++)
+		if (apply_ent(l, s, &s->ents[i], base))
+			return EX_CONFIG;
+	return 0;
+}
+
+static const char *
+preset_value(const char *provider, const char *key)
+{
+	const struct provider *p;
+
+	if (!provider || !(p = find_provider(provider)))
+		return NULL;
+	for (const char *const *kv = p->presets; *kv; kv += 2)
+		if (!strcmp(kv[0], key))
+			return kv[1];
+	return NULL;
+}
+
+/* Is key set in the section, or by its provider? */
+static int
+given(const struct sect *s, const struct account *a, const char *key)
+{
+	return find_ent(s, key) || preset_value(a->provider, key);
+}
+
+static int
+apply_presets(struct loader *l, const struct sect *s, struct account *a)
+{
+	const struct provider *p;
+	const struct keydef *kd;
+
+	if (!a->provider || !(p = find_provider(a->provider)))
+		return 0;
+	for (const char *const *kv = p->presets; *kv; kv += 2) {
+		if (find_ent(s, kv[0]))
+			continue;
+		kd = find_key(kv[0], S_ACCOUNT);
+		if (!kd || kd->parse(kv[1], (char *)a + kd->off))
+			return fail(l, s->line, "internal error: bad preset "
+			    "'%s' for provider %s", kv[0], p->name);
+	}
+	return 0;
+}
+
+/*
+ * The secret is the file's first line without its CR/LF.  Read with
+ * read(2) into a wiped stack buffer, so no stdio buffer keeps a copy.
+ */
+static int
+read_password_file(struct loader *l, const struct ent *e, struct account *a)
+{
+	const char *file = a->password_file;
+	char buf[MAX_SECRET + 1];
+	struct stat st;
+	size_t len = 0, n;
+	ssize_t got;
+	char *nl = NULL;
+	int fd, rc = 0;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1)
+		return fail(l, e->line, "cannot read password_file '%s': %s",
+		    file, strerror(errno));
+	/* O_NONBLOCK and this check keep a FIFO from hanging the caller */
+	if (fstat(fd, &st) == -1) {
+		rc = fail(l, e->line, "cannot read password_file '%s': %s",
+		    file, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = fail(l, e->line, "cannot read password_file '%s': %s",
+		    file, S_ISDIR(st.st_mode) ? strerror(EISDIR) :
+		    "not a regular file");
+		goto out;
+	}
+	while (!nl && len < MAX_SECRET) {
+		got = read(fd, buf + len, MAX_SECRET - len);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			rc = fail(l, e->line, "cannot read password_file "
+			    "'%s': %s", file, strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		nl = memchr(buf + len, '\n', (size_t)got);
+		len += (size_t)got;
+	}
+	if (!nl && len == MAX_SECRET) {
+		rc = fail(l, e->line, "the first line of password_file '%s' "
+		    "is too long", file);
+		goto out;
+	}
+	n = nl ? (size_t)(nl - buf) : len;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0) {
+		rc = fail(l, e->line, "password_file '%s' is empty", file);
+		goto out;
+	}
+	if (memchr(buf, '\0', n)) {
+		rc = fail(l, e->line, "password_file '%s' holds a NUL byte",
+		    file);
+		goto out;
+	}
+	free_secret(a->password);
+	a->password = xstrndup(buf, n);
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
+static const char *
+auth_name(enum auth_mech m)
+{
+	return m == AUTH_PLAIN ? "plain" : m == AUTH_LOGIN ? "login" : "none";
+}
+
+/* The first of the keys set in the section, for messages. */
+static const struct ent *
+first_ent(const struct sect *s, const char *const *names)
+{
+	const struct ent *e;
+
+	for (; *names; names++)
+		if ((e = find_ent(s, *names)))
+			return e;
+	return NULL;
+}
+
+static int
+finish_account(struct loader *l, const struct sect *s, struct account *a)
+{
+	static const char *const user_keys[] = { "username", "appkey", NULL };
+	static const char *const pass_keys[] = {
+		"password", "secretkey", "password_file", NULL
+	};
+	const struct ent *e, *user, *pass;
+
+	if (apply_presets(l, s, a))
+		return EX_CONFIG;
+	if (!a->host)
+		return fail(l, s->line, "[%s] needs 'host' (or 'provider')",
+		    s->name);
+	if ((e = find_ent(s, "password_file")) &&
+	    read_password_file(l, e, a))
+		return EX_CONFIG;
+
+	user = first_ent(s, user_keys);
+	pass = first_ent(s, pass_keys);
+	if (!given(s, a, "auth"))
+		a->auth = a->username ? AUTH_PLAIN : AUTH_NONE;
+	if (a->auth != AUTH_NONE) {
+		if (!a->username)
+			return fail(l, s->line, "[%s] needs 'username' for "
+			    "auth = %s", s->name, auth_name(a->auth));
+		if (!a->password)
+			return fail(l, s->line, "[%s] needs 'password' for "
+			    "auth = %s", s->name, auth_name(a->auth));
+	} else if (given(s, a, "auth")) {
+		/* said auth = none, yet gave what only auth would use */
+		if ((e = user) || (e = pass))
+			return fail(l, e->line, "'%s' set but auth = none in "
+			    "[%s]", e->kd->name, s->name);
+	} else if (pass)
+		return fail(l, pass->line, "'%s' set but no 'username' in [%s]",
+		    pass->kd->name, s->name);
+	if (!a->username && (e = find_ent(s, "mail_type")))
+		return fail(l, e->line, "'mail_type' set but no 'username' in "
+		    "[%s]", s->name);
+	if (a->port == 0)
+		a->port = a->tls == TLS_IMPLICIT ? 465 : 587;
+	return 0;
+}
+
+static struct account *
+find_account(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->naccounts; i++)
+		if (!ascii_strcasecmp(cfg->accounts[i].name, name))
+			return &cfg->accounts[i];
+	return NULL;
+}
+
+static int
+apply_all(struct loader *l)
+{
+	struct config *cfg = l->cfg;
+	const struct sect *global = NULL;
+	const struct ent *e;
+	struct account *a;
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->nsects; i++)
+		n += !l->sects[i].global;
+	if (n == 0)
+		return fail(l, 0, "no account: add a section such as [relay] "
+		    "with host = ...");
+	cfg->accounts = xcalloc(n, sizeof(*cfg->accounts));
+
+	for (size_t i = 0; i < l->nsects; i++) {
+		const struct sect *s = &l->sects[i];
+
+		if (s->global) {
+			global = s;
+			if (apply_section(l, s, cfg))
+				return EX_CONFIG;
+			continue;
+		}
+		a = &cfg->accounts[cfg->naccounts++];
+		a->name = xstrdup(s->name);
+		a->line = s->line;
+		a->tls = TLS_STARTTLS;
+		a->tls_verify = 1;
+		a->timeout = 60;
+		if (apply_section(l, s, a) || finish_account(l, s, a))
+			return EX_CONFIG;
+	}
+
+	if (cfg->default_account) {
+		e = find_ent(global, "account");
+		if (!(a = find_account(cfg, cfg->default_account)))
+			return fail(l, e->line, "[%s] account names '%s', but "
+			    "there is no [%s] section", GLOBAL_SECTION,
+			    cfg->default_account, cfg->default_account);
+		/* the section's own spelling, as config_account() shows it */
+		set_string(&cfg->default_account, a->name);
+	}
+	return 0;
+}
+
+static void
+loader_release(struct loader *l)
+{
+	for (size_t i = 0; i < l->nsects; i++) {
+		struct sect *s = &l->sects[i];
+
+		for (size_t j = 0; j < s->nents; j++)
+			free_secret(s->ents[j].value);
+		free(s->ents);
+		free(s->name);
+	}
+	free(l->sects);
+	free_wiped(l->text, l->len);
+	if (l->ini) {
+		/* iniparser frees without wiping; its values hold secrets */
+		for (ssize_t i = 0; i < l->ini->size; i++)
+			if (l->ini->val[i])
+				explicit_bzero(l->ini->val[i],
+				    strlen(l->ini->val[i]));
+		iniparser_freedict(l->ini);
+	}
+	explicit_bzero(ini_msg, sizeof(ini_msg));
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+int
+config_load(const char *path, struct config *cfg, char **err)
+{
+	struct loader l;
+	int rc;
+
+	memset(&l, 0, sizeof(l));
+	l.path = path;
+	l.cfg = cfg;
+	*err = NULL;
+	cfg->path = xstrdup(path);
+	rc = read_text(&l);
+	if (!rc)
+		rc = scan(&l);
+	if (!rc)
+		rc = load_ini(&l);
+	if (!rc)
+		rc = apply_all(&l);
+	loader_release(&l);
+	if (rc) {
+		config_release(cfg);
+		*err = l.err ? l.err : xasprintf("%s: cannot load", path);
+		return EX_CONFIG;
+	}
+	free(l.err);
+	return 0;
+}
+
+const struct account *
+config_account(const struct config *cfg, const char *name, char **err)
+{
+	const char *path = cfg->path ? cfg->path : "(no config)";
+	const struct account *a;
+
+	if (!name)
+		name = cfg->default_account;
+	if (name) {
+		if ((a = find_account(cfg, name)))
+			return a;
+		if (err)
+			*err = xasprintf("%s: no account '%s'", path, name);
+		return NULL;
+	}
+	if (cfg->naccounts == 1)
+		return &cfg->accounts[0];
+	if (err && cfg->naccounts == 0)
+		*err = xasprintf("%s: no account: add a section such as "
+		    "[relay] with host = ...", path);
+	else if (err)
+		*err = xasprintf("%s: several accounts and no default: set "
+		    "'account' in [%s]", path, GLOBAL_SECTION);
+	return NULL;
+}
+
+char *
+account_sasl_user(const struct account *acct)
+{
+	if (!acct->username)
+		return NULL;
+	if (!acct->mail_type)
+		return xstrdup(acct->username);
+	return xasprintf("%s#%s", acct->username, acct->mail_type);
+}
+
+void
+config_release(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->naccounts; i++) {
+		struct account *a = &cfg->accounts[i];
+
+		free(a->name);
+		free(a->provider);
+		free(a->host);
+		free(a->username);
+		free_secret(a->password);
+		free(a->password_file);
+		free(a->mail_type);
+		free(a->from);
+		free(a->helo);
+		free(a->ca_file);
+	}
+	free(cfg->accounts);
+	free(cfg->path);
+	free(cfg->default_account);
+	free(cfg->local_domain);
+	free(cfg->aliases);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,687 @@
+/*
+ * t-cfg.c - unit tests for the mailshim.ini loader (cfg/cfg.c).
+ *
+ * Each case writes an ini file into a private mkdtemp directory, loads it
+ * and checks either one value or the exact error message; the messages
+ * are the product's interface, so they are matched in full.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "util.h"
+#include "tap.h"
+
+static char *tmpdir;
+static struct strlist made;	/* files to remove at the end */
+
+/* Write len bytes to tmpdir/name and return the path (owned by made). */
+static const char *
+put_bytes(const char *name, const char *text, size_t len)
+{
+	char *path = xasprintf("%s/%s", tmpdir, name);
+	FILE *f;
+
+	if (!(f = fopen(path, "w")) || fwrite(text, 1, len, f) != len ||
+	    fclose(f) != 0) {
+		printf("Bail out! cannot write %s: %s\n", path,
+		    strerror(errno));
+		exit(1);
+	}
+	for (size_t i = 0; i < made.n; i++)
+		if (!strcmp(made.v[i], path)) {
+			free(path);
+			return made.v[i];
+		}
+	strlist_push_owned(&made, path);
+	return path;
+}
+
+static const char *
+put_file(const char *name, const char *text)
+{
+	return put_bytes(name, text, strlen(text));
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static const char *const tls_names[] = { "starttls", "tls", "none" };
+static const char *const auth_names[] = { "none", "plain", "login" };
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* One field of cfg or of account a, as a string (NULL for NULL). */
+static char *
+field(const struct config *cfg, const struct account *a, const char *f)
+{
+	if (!strcmp(f, "default_account"))
+		return dup_or_null(cfg->default_account);
+	if (!strcmp(f, "local_domain"))
+		return dup_or_null(cfg->local_domain);
+	if (!strcmp(f, "aliases"))
+		return dup_or_null(cfg->aliases);
+	if (!strcmp(f, "naccounts"))
+		return xasprintf("%zu", cfg->naccounts);
+	if (!strcmp(f, "name"))
+		return dup_or_null(a->name);
+	if (!strcmp(f, "provider"))
+		return dup_or_null(a->provider);
+	if (!strcmp(f, "host"))
+		return dup_or_null(a->host);
+	if (!strcmp(f, "port"))
+		return xasprintf("%u", a->port);
+	if (!strcmp(f, "tls"))
+		return xstrdup(tls_names[a->tls]);
+	if (!strcmp(f, "auth"))
+		return xstrdup(auth_names[a->auth]);
+	if (!strcmp(f, "username"))
+		return dup_or_null(a->username);
+	if (!strcmp(f, "password"))
+		return dup_or_null(a->password);
+	if (!strcmp(f, "password_file"))
+		return dup_or_null(a->password_file);
+	if (!strcmp(f, "mail_type"))
+		return dup_or_null(a->mail_type);
+	if (!strcmp(f, "sasl_user"))
+		return account_sasl_user(a);
+	if (!strcmp(f, "from"))
+		return dup_or_null(a->from);
+	if (!strcmp(f, "helo"))
+		return dup_or_null(a->helo);
+	if (!strcmp(f, "ca_file"))
+		return dup_or_null(a->ca_file);
+	if (!strcmp(f, "tls_verify"))
+		return xasprintf("%d", a->tls_verify);
+	if (!strcmp(f, "timeout"))
+		return xasprintf("%ld", a->timeout);
+	if (!strcmp(f, "line"))
+		return xasprintf("%d", a->line);
+	return xasprintf("(no field %s)", f);
+}
+
+#define FULL \
+	"; mailshim test configuration\n" \
+	"# two comment styles\n" \
+	"[MailShim]\n" \
+	"Account = Backup\n" \
+	"local_domain = example.org\n" \
+	"aliases = /etc/mail/aliases\n" \
+	"\n" \
+	"[relay]\n" \
+	"host = smtp.example.com ; an inline comment is fine here\n" \
+	"port = 0587\n" \
+	"tls = STARTTLS\n" \
+	"auth = login\n" \
+	"username = bob\n" \
+	"password = \"pa#ss;word\"\n" \
+	"mail_type = Normal\n" \
+	"from = bob@example.com\n" \
+	"helo = client.example.com\n" \
+	"ca_file = /etc/ssl/ca.pem\n" \
+	"tls_verify = off\n" \
+	"timeout = 30\n" \
+	"\n" \
+	"  [ Backup ]\n" \
+	"  HOST   =   [::1]\n" \
+	"TLS = tls\n"
+
+#define MIN "[relay]\nhost = smtp.example.com\n"
+#define NHN "[nhn]\nprovider = nhncloud\nappkey = AK\nsecretkey = SK\n"
+
+static const struct value_case {
+	const char *ini;
+	const char *account;	/* NULL: the default one */
+	const char *field;
+	const char *want;
+} value_cases[] = {
+	{ FULL, NULL, "default_account", "backup" },
+	{ FULL, NULL, "name", "backup" },
+	{ FULL, NULL, "local_domain", "example.org" },
+	{ FULL, NULL, "aliases", "/etc/mail/aliases" },
+	{ FULL, NULL, "naccounts", "2" },
+	{ FULL, "relay", "host", "smtp.example.com" },
+	{ FULL, "relay", "port", "587" },
+	{ FULL, "relay", "tls", "starttls" },
+	{ FULL, "relay", "auth", "login" },
+	{ FULL, "relay", "username", "bob" },
+	{ FULL, "relay", "password", "pa#ss;word" },
+	{ FULL, "relay", "mail_type", "normal" },
+	{ FULL, "relay", "sasl_user", "bob#normal" },
+	{ FULL, "relay", "from", "bob@example.com" },
+	{ FULL, "relay", "helo", "client.example.com" },
+	{ FULL, "relay", "ca_file", "/etc/ssl/ca.pem" },
+	{ FULL, "relay", "tls_verify", "0" },
+	{ FULL, "relay", "timeout", "30" },
+	{ FULL, "relay", "line", "8" },
+	{ FULL, "RELAY", "name", "relay" },
+	{ FULL, "backup", "host", "::1" },
+	{ FULL, "backup", "tls", "tls" },
+	{ FULL, "backup", "port", "465" },
+	{ FULL, "backup", "auth", "none" },
+	{ FULL, "backup", "line", "22" },
+	/* defaults */
+	{ MIN, NULL, "port", "587" },
+	{ MIN, NULL, "tls", "starttls" },
+	{ MIN, NULL, "auth", "none" },
+	{ MIN, NULL, "tls_verify", "1" },
+	{ MIN, NULL, "timeout", "60" },
+	{ MIN, NULL, "provider", NULL },
+	{ MIN, NULL, "username", NULL },
+	{ MIN, NULL, "sasl_user", NULL },
+	{ MIN, NULL, "from", NULL },
+	{ MIN, NULL, "default_account", NULL },
+	{ MIN "tls = none\n", NULL, "port", "587" },
+	{ MIN "username = u\npassword = p\n", NULL, "auth", "plain" },
+	{ MIN "username = u\npassword = p\n", NULL, "sasl_user", "u" },
+	{ MIN "port = 2525\ntls = tls\n", NULL, "port", "2525" },
+	{ "[relay]\nhost = ::1\n", NULL, "host", "::1" },
+	{ "[relay]\nhost = 192.0.2.7\n", NULL, "host", "192.0.2.7" },
+	{ "[relay]\nhost = [2001:db8::25]\n", NULL, "host", "2001:db8::25" },
+	/* booleans */
+	{ MIN "tls_verify = YES\n", NULL, "tls_verify", "1" },
+	{ MIN "tls_verify = true\n", NULL, "tls_verify", "1" },
+	{ MIN "tls_verify = On\n", NULL, "tls_verify", "1" },
+	{ MIN "tls_verify = 1\n", NULL, "tls_verify", "1" },
+	{ MIN "tls_verify = no\n", NULL, "tls_verify", "0" },
+	{ MIN "tls_verify = FALSE\n", NULL, "tls_verify", "0" },
+	{ MIN "tls_verify = 0\n", NULL, "tls_verify", "0" },
+	{ MIN "timeout = 3600\n", NULL, "timeout", "3600" },
+	{ MIN "timeout = 1\n", NULL, "timeout", "1" },
+	{ MIN "port = 65535\n", NULL, "port", "65535" },
+	/* NHN Cloud presets, synonyms, mail_type */
+	{ NHN, NULL, "provider", "nhncloud" },
+	{ NHN, NULL, "host", "smtp-mail.nhncloudservice.com" },
+	{ NHN, NULL, "port", "587" },
+	{ NHN, NULL, "tls", "starttls" },
+	{ NHN, NULL, "auth", "plain" },
+	{ NHN, NULL, "username", "AK" },
+	{ NHN, NULL, "password", "SK" },
+	{ NHN, NULL, "sasl_user", "AK" },
+	{ NHN "mail_type = AUTH\n", NULL, "sasl_user", "AK#auth" },
+	{ NHN "mail_type = ad\n", NULL, "mail_type", "ad" },
+	{ NHN "host = relay.example.net\nport = 2587\n", NULL, "host",
+	    "relay.example.net" },
+	{ NHN "host = relay.example.net\nport = 2587\n", NULL, "port",
+	    "2587" },
+	{ NHN "tls = tls\n", NULL, "port", "465" },
+	{ NHN "auth = login\n", NULL, "auth", "login" },
+	{ "[nhn]\nPROVIDER = NHNCloud\nauth = none\n", NULL, "auth", "none" },
+	/* quoting: iniparser strips the quotes */
+	{ MIN "password = 'it#s;x'\nusername = \"u\"\n", NULL, "password",
+	    "it#s;x" },
+	{ MIN "password = \" sp ace \" ; a comment\nusername = u\n", NULL,
+	    "password", " sp ace " },
+	{ MIN "password = a=b\"c\nusername = u\n", NULL, "password",
+	    "a=b\"c" },
+	/* CRLF line ends */
+	{ "[relay]\r\nhost = crlf.example.com\r\nport = 25\r\n", NULL, "port",
+	    "25" },
+	{ "[relay]\r\nhost = crlf.example.com\r\nport = 25\r\n", NULL, "host",
+	    "crlf.example.com" },
+	/* several accounts with a default; names are case-insensitive */
+	{ "[mailshim]\naccount = TWO\n[one]\nhost = a\n[two]\nhost = b\n",
+	    NULL, "host", "b" },
+	{ "[mailshim]\naccount = TWO\n[one]\nhost = a\n[two]\nhost = b\n",
+	    "One", "host", "a" },
+};
+
+static void
+test_values(void)
+{
+	for (size_t i = 0; i < sizeof(value_cases) / sizeof(value_cases[0]);
+	    i++) {
+		const struct value_case *c = &value_cases[i];
+		struct config cfg;
+		const struct account *a;
+		char *err = NULL, *name, *got;
+		const char *path = put_file("values.ini", c->ini);
+
+		name = xasprintf("value %zu: [%s] %s = %s", i,
+		    c->account ? c->account : "(default)", c->field,
+		    c->want ? c->want : "(null)");
+		memset(&cfg, 0, sizeof(cfg));
+		if (config_load(path, &cfg, &err) != 0) {
+			ok(0, name);
+			printf("#   load failed: %s\n", err);
+		} else if (!(a = config_account(&cfg, c->account, &err))) {
+			ok(0, name);
+			printf("#   no account: %s\n", err);
+		} else {
+			got = field(&cfg, a, c->field);
+			is_str(got, c->want, name);
+			free(got);
+		}
+		free(err);
+		free(name);
+		config_release(&cfg);
+	}
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static const struct error_case {
+	const char *ini;
+	const char *want;	/* the message after the path */
+} error_cases[] = {
+	{ "[relay]\nhots = x\n", ":2: unknown key 'hots' in [relay]" },
+	{ "[mailshim]\nhost = x\n[r]\nhost = y\n",
+	    ":2: unknown key 'host' in [mailshim]" },
+	{ "[relay]\nport = 25\n[mailshim]\naccount = relay\n",
+	    ":1: [relay] needs 'host' (or 'provider')" },
+	{ MIN "\n\n\n\nport = 587x\n", ":7: bad value for 'port' in [relay]: "
+	    "expected a number from 1 to 65535 (got '587x')" },
+	{ MIN "port = -1\n", ":3: bad value for 'port' in [relay]: "
+	    "expected a number from 1 to 65535 (got '-1')" },
+	{ MIN "port = 0\n", ":3: bad value for 'port' in [relay]: "
+	    "expected a number from 1 to 65535 (got '0')" },
+	{ MIN "port = 70000\n", ":3: bad value for 'port' in [relay]: "
+	    "expected a number from 1 to 65535 (got '70000')" },
+	{ MIN "port = 0x19\n", ":3: bad value for 'port' in [relay]: "
+	    "expected a number from 1 to 65535 (got '0x19')" },
+	{ MIN "port = 99999999999999999999999\n", ":3: bad value for 'port' "
+	    "in [relay]: expected a number from 1 to 65535 "
+	    "(got '99999999999999999999999')" },
+	{ MIN "timeout = 0\n", ":3: bad value for 'timeout' in [relay]: "
+	    "expected a number of seconds from 1 to 3600 (got '0')" },
+	{ MIN "timeout = 3601\n", ":3: bad value for 'timeout' in [relay]: "
+	    "expected a number of seconds from 1 to 3600 (got '3601')" },
+	{ MIN "tls_verify = maybe\n", ":3: bad value for 'tls_verify' in "
+	    "[relay]: expected yes or no (got 'maybe')" },
+	{ MIN "tls_verify = yess\n", ":3: bad value for 'tls_verify' in "
+	    "[relay]: expected yes or no (got 'yess')" },
+	{ MIN "tls = ssl\n", ":3: bad value for 'tls' in [relay]: "
+	    "expected starttls, tls or none (got 'ssl')" },
+	{ MIN "auth = cram-md5\n", ":3: bad value for 'auth' in [relay]: "
+	    "expected plain, login or none (got 'cram-md5')" },
+	{ MIN "username = u\npassword = p\nmail_type = x\n", ":5: bad value "
+	    "for 'mail_type' in [relay]: expected normal, auth or ad "
+	    "(got 'x')" },
+	{ "[relay]\nprovider = gmail\n", ":2: bad value for 'provider' in "
+	    "[relay]: expected nhncloud (got 'gmail')" },
+	{ "[relay]\nhost = smtp.example.com/x\n", ":2: bad value for 'host' "
+	    "in [relay]: expected a host name or an IP address "
+	    "(got 'smtp.example.com/x')" },
+	{ "[relay]\nhost = user@smtp\n", ":2: bad value for 'host' in "
+	    "[relay]: expected a host name or an IP address "
+	    "(got 'user@smtp')" },
+	{ "[relay]\nhost = a b\n", ":2: bad value for 'host' in [relay]: "
+	    "expected a host name or an IP address (got 'a b')" },
+	{ "[relay]\nhost = \"a#b\"\n", ":2: bad value for 'host' in "
+	    "[relay]: expected a host name or an IP address (got 'a#b')" },
+	{ "[relay]\nhost = a?b\n", ":2: bad value for 'host' in [relay]: "
+	    "expected a host name or an IP address (got 'a?b')" },
+	{ "[relay]\nhost = [::1\n", ":2: bad value for 'host' in [relay]: "
+	    "expected a host name or an IP address (got '[::1')" },
+	{ "[relay]\nhost = 192.0.2.300\n", ":2: bad value for 'host' in "
+	    "[relay]: expected a host name or an IP address "
+	    "(got '192.0.2.300')" },
+	{ MIN "from = <bob@example.com>\n", ":3: bad value for 'from' in "
+	    "[relay]: expected an address without white space, control "
+	    "characters, '<' or '>' (got '<bob@example.com>')" },
+	{ MIN "helo = a/b\n", ":3: bad value for 'helo' in [relay]: "
+	    "expected a name without white space, control characters or '/' "
+	    "(got 'a/b')" },
+	{ MIN "from =\n", ":3: empty value for 'from' in [relay]" },
+	{ MIN "from = ; just a comment\n",
+	    ":3: empty value for 'from' in [relay]" },
+	{ MIN "ca_file = \"\"\n", ":3: empty value for 'ca_file' in [relay]" },
+	{ MIN "port = 25\nPort = 26\n", ":4: duplicate key 'port' in [relay]" },
+	{ MIN "[Relay]\nhost = b\n", ":3: duplicate section [relay]" },
+	{ MIN "username = u\nappkey = a\npassword = p\n",
+	    ":4: 'username' and 'appkey' both set in [relay]" },
+	{ MIN "secretkey = s\nusername = u\npassword = p\n",
+	    ":5: 'password' and 'secretkey' both set in [relay]" },
+	{ MIN "username = u\npassword = p\npassword_file = /f\n",
+	    ":5: 'password' and 'password_file' both set in [relay]" },
+	{ MIN "auth = plain\n", ":1: [relay] needs 'username' for "
+	    "auth = plain" },
+	{ MIN "auth = login\nusername = u\n",
+	    ":1: [relay] needs 'password' for auth = login" },
+	{ MIN "username = u\n",
+	    ":1: [relay] needs 'password' for auth = plain" },
+	{ "[nhn]\nprovider = nhncloud\nappkey = AK\n",
+	    ":1: [nhn] needs 'password' for auth = plain" },
+	{ MIN "username = u\npassword = p\nauth = none\n",
+	    ":3: 'username' set but auth = none in [relay]" },
+	{ MIN "password = p\n", ":3: 'password' set but no 'username' in "
+	    "[relay]" },
+	{ MIN "mail_type = auth\n", ":3: 'mail_type' set but no 'username' "
+	    "in [relay]" },
+	{ MIN "junk\n", ":3: syntax error" },
+	{ MIN "= value\n", ":3: syntax error" },
+	{ MIN "[relay\n", ":3: syntax error" },
+	{ MIN "[]\n", ":3: bad section name []: use letters, digits, '.', "
+	    "'-' and '_'" },
+	{ MIN "[a:b]\n", ":3: bad section name [a:b]: use letters, digits, "
+	    "'.', '-' and '_'" },
+	{ "host = x\n[relay]\nhost = y\n", ":1: key 'host' outside a section" },
+	{ MIN "username = u\npassword = pa#ss\n", ":4: the value of "
+	    "'password' is cut at '#': put the value in double quotes" },
+	{ MIN "username = u\npassword = pa;ss\n", ":4: the value of "
+	    "'password' is cut at ';': put the value in double quotes" },
+	{ NHN "[x]\nprovider = nhncloud\nappkey = a\nsecretkey = s#t\n",
+	    ":8: the value of 'secretkey' is cut at '#': put the value in "
+	    "double quotes" },
+	{ NHN "[x]\nprovider = nhncloud\nappkey = a#auth\nsecretkey = s\n",
+	    ":7: the value of 'appkey' is cut at '#': put the value in "
+	    "double quotes" },
+	{ MIN "from = \"bob@example.com\n", ":3: the value of 'from' in "
+	    "[relay] has no closing quote" },
+	{ MIN "from = \"bob\"@example.com\n", ":3: text after the closing "
+	    "quote of 'from' in [relay]" },
+	{ MIN "# a comment ending in a backslash \\\nport = 25\n",
+	    ":3: line ends with '\\': continuation lines are not supported" },
+	{ "\xef\xbb\xbf" MIN, ":1: the file starts with a UTF-8 byte order "
+	    "mark: save it without one" },
+	{ MIN "account = relay\n", ":3: unknown key 'account' in [relay]" },
+	{ MIN "port 25\n", ":3: syntax error" },
+	{ "[mailshim]\nlocal_domain = example.org\n",
+	    ": no account: add a section such as [relay] with host = ..." },
+	{ "", ": no account: add a section such as [relay] with host = ..." },
+	{ "[mailshim]\naccount = Relay2\n" MIN, ":2: [mailshim] account "
+	    "names 'Relay2', but there is no [Relay2] section" },
+	{ "[mailshim]\naccount = mailshim\n" MIN, ":2: [mailshim] account "
+	    "names 'mailshim', but there is no [mailshim] section" },
+};
+
+/* Load path, expecting EX_CONFIG and exactly want; cfg must come back empty. */
+static void
+expect_error(const char *path, const char *want, const char *name)
+{
+	struct config cfg;
+	char *err = NULL;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	rc = config_load(path, &cfg, &err);
+	if (!tap_is_int(rc, EX_CONFIG, name))
+		printf("#   (%s)\n", err ? err : "no message");
+	else
+		is_str(err, want, name);
+	if (cfg.accounts || cfg.naccounts || cfg.path || cfg.default_account)
+		ok(0, "config left half loaded after an error");
+	config_release(&cfg);	/* and again: must stay safe */
+	free(err);
+}
+
+static void
+test_errors(void)
+{
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]);
+	    i++) {
+		const struct error_case *c = &error_cases[i];
+		const char *path = put_file("errors.ini", c->ini);
+		char *want = xasprintf("%s%s", path, c->want);
+		char *name = xasprintf("error %zu:%s", i, c->want);
+
+		expect_error(path, want, name);
+		free(name);
+		free(want);
+	}
+}
+
+static void
+test_long_and_odd_lines(void)
+{
+	struct buf b = BUF_INIT;
+	const char *path;
+	char *want;
+	static const char nul[] = "[relay]\nhost = a\0b\n";
+
+	buf_addstr(&b, MIN "; ");
+	for (int i = 0; i < 1500; i++)
+		buf_addch(&b, 'x');
+	buf_addstr(&b, "\nport = 25\n");
+	path = put_file("long.ini", b.s);
+	want = xasprintf("%s:3: line too long", path);
+	expect_error(path, want, "a 1500-byte line");
+	free(want);
+	buf_release(&b);
+
+	/* 1000 bytes is still fine, and iniparser reads it */
+	buf_addstr(&b, MIN "from = ");
+	for (int i = 0; i < 1000 - 7; i++)
+		buf_addch(&b, 'f');
+	buf_addstr(&b, "\n");
+	path = put_file("long.ini", b.s);
+	{
+		struct config cfg;
+		char *err = NULL;
+
+		memset(&cfg, 0, sizeof(cfg));
+		is_int(config_load(path, &cfg, &err), 0, "a 1000-byte line");
+		ok(cfg.naccounts == 1 && cfg.accounts[0].from &&
+		    strlen(cfg.accounts[0].from) == 993,
+		    "a 1000-byte value read whole");
+		if (err)
+			printf("#   %s\n", err);
+		free(err);
+		config_release(&cfg);
+	}
+	buf_release(&b);
+
+	path = put_bytes("nul.ini", nul, sizeof(nul) - 1);
+	want = xasprintf("%s:2: syntax error", path);
+	expect_error(path, want, "a NUL byte");
+	free(want);
+}
+
+/* A secret in a broken file must not show up in the message. */
+static void
+test_secret_never_shown(void)
+{
+	static const char *const cases[] = {
+		MIN "username = u\npassword = S3cr3t!\nport = 587x\n",
+		MIN "username = u\npassword = S3cr3t!#tail\n",
+		MIN "username = u\npassword = \"S3cr3t!\n",
+		MIN "username = u\npassword = \"S3cr3t!\" junk\n",
+		MIN "username = u\npassword S3cr3t!\n",
+		MIN "username = u\npassword S3cr3t!=x\n",
+		MIN "username = u\npasswrod = S3cr3t!\n",
+		MIN "password = S3cr3t!\n",
+		MIN "username = u\npassword = S3cr3t!\nauth = none\n",
+		MIN "password = S3cr3t!\nsecretkey = S3cr3t!\n",
+		MIN "secretkey = S3cr3t!\npassword = S3cr3t!\n",
+		MIN "username = u\npassword = S3cr3t!\\\n",
+		"[relay]\nusername = u\npassword = S3cr3t!\n",
+		("password = S3cr3t!\n" MIN),
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config cfg;
+		char *err = NULL, *name;
+		const char *path = put_file("secret.ini", cases[i]);
+		int rc;
+
+		memset(&cfg, 0, sizeof(cfg));
+		rc = config_load(path, &cfg, &err);
+		name = xasprintf("secret case %zu fails without the secret",
+		    i);
+		if (!ok(rc == EX_CONFIG && err && !strstr(err, "S3cr3t"), name))
+			printf("#   %s\n", err ? err : "(no message)");
+		free(name);
+		free(err);
+		config_release(&cfg);
+	}
+}
+
+static void
+test_password_file(void)
+{
+	const char *pw, *empty, *path;
+	char *ini, *want, *missing;
+	struct config cfg;
+	char *err = NULL;
+
+	pw = put_file("pw", "s3cret\r\nsecond line\n");
+	ini = xasprintf(MIN "username = u\npassword_file = %s\n", pw);
+	path = put_file("pwfile.ini", ini);
+	free(ini);
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0, "password_file loads");
+	if (cfg.naccounts == 1) {
+		is_str(cfg.accounts[0].password, "s3cret",
+		    "password_file: the first line, without CR LF");
+		is_str(cfg.accounts[0].password_file, pw,
+		    "password_file: path kept");
+		is_int(cfg.accounts[0].auth, AUTH_PLAIN,
+		    "password_file: auth plain");
+	} else
+		ok(0, "password_file: no account");
+	free(err);
+	err = NULL;
+	config_release(&cfg);
+
+	pw = put_file("pw2", "no-newline");
+	ini = xasprintf("[nhn]\nprovider = nhncloud\nappkey = a\n"
+	    "password_file = %s\n", pw);
+	path = put_file("pwfile.ini", ini);
+	free(ini);
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0,
+	    "password_file without a newline");
+	is_str(cfg.naccounts ? cfg.accounts[0].password : NULL, "no-newline",
+	    "password_file without a newline: read whole");
+	free(err);
+	err = NULL;
+	config_release(&cfg);
+
+	empty = put_file("pw-empty", "");
+	ini = xasprintf(MIN "username = u\npassword_file = %s\n", empty);
+	path = put_file("pwfile.ini", ini);
+	free(ini);
+	want = xasprintf("%s:4: password_file '%s' is empty", path, empty);
+	expect_error(path, want, "password_file: empty file");
+	free(want);
+
+	empty = put_file("pw-blank", "\nsecond-line-is-not-used\n");
+	ini = xasprintf(MIN "username = u\npassword_file = %s\n", empty);
+	path = put_file("pwfile.ini", ini);
+	free(ini);
+	want = xasprintf("%s:4: password_file '%s' is empty", path, empty);
+	expect_error(path, want, "password_file: empty first line");
+	free(want);
+
+	missing = xasprintf("%s/no-such-pw", tmpdir);
+	ini = xasprintf(MIN "username = u\npassword_file = %s\n", missing);
+	path = put_file("pwfile.ini", ini);
+	free(ini);
+	want = xasprintf("%s:4: cannot read password_file '%s': %s", path,
+	    missing, strerror(ENOENT));
+	expect_error(path, want, "password_file: missing file");
+	free(want);
+
+	ini = xasprintf(MIN "username = u\npassword_file = %s\n", tmpdir);
+	path = put_file("pwfile.ini", ini);
+	free(ini);
+	want = xasprintf("%s:4: cannot read password_file '%s': %s", path,
+	    tmpdir, strerror(EISDIR));
+	expect_error(path, want, "password_file: a directory");
+	free(want);
+	free(missing);
+}
+
+static void
+test_unreadable(void)
+{
+	char *missing = xasprintf("%s/missing.ini", tmpdir);
+	char *want;
+
+	want = xasprintf("cannot read config '%s': %s", missing,
+	    strerror(ENOENT));
+	expect_error(missing, want, "missing file");
+	free(want);
+	want = xasprintf("cannot read config '%s': %s", tmpdir,
+	    strerror(EISDIR));
+	expect_error(tmpdir, want, "a directory");
+	free(want);
+	free(missing);
+}
+
+static void
+test_config_account(void)
+{
+	struct config cfg;
+	const struct account *a;
+	char *err = NULL, *want;
+	const char *path;
+
+	path = put_file("accounts.ini", "[one]\nhost = a\n[two]\nhost = b\n");
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0, "two accounts load");
+	a = config_account(&cfg, NULL, &err);
+	ok(a == NULL, "two accounts, no default: none chosen");
+	want = xasprintf("%s: several accounts and no default: set 'account' "
+	    "in [mailshim]", path);
+	is_str(err, want, "two accounts, no default: message");
+	free(want);
+	free(err);
+	err = NULL;
+	a = config_account(&cfg, "TWO", &err);
+	is_str(a ? a->host : NULL, "b", "account by name, any case");
+	a = config_account(&cfg, "three", &err);
+	ok(a == NULL, "unknown account");
+	want = xasprintf("%s: no account 'three'", path);
+	is_str(err, want, "unknown account: message");
+	free(want);
+	free(err);
+	err = NULL;
+	a = config_account(&cfg, "mailshim", &err);
+	ok(a == NULL, "[mailshim] is not an account");
+	free(err);
+	err = NULL;
+	config_release(&cfg);
+
+	path = put_file("accounts.ini", "[only]\nhost = a\n");
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0, "one account loads");
+	a = config_account(&cfg, NULL, &err);
+	is_str(a ? a->name : NULL, "only", "the only account is the default");
+	config_release(&cfg);
+	free(err);
+
+	/* a released (or never loaded) config answers, without crashing */
+	err = NULL;
+	a = config_account(&cfg, NULL, &err);
+	ok(a == NULL && err != NULL, "empty config: no account");
+	free(err);
+}
+
+int
+main(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *tmpl;
+
+	tmpl = xasprintf("%s/t-cfg.XXXXXX", base && *base ? base : "/tmp");
+	if (!(tmpdir = mkdtemp(tmpl))) {
+		printf("Bail out! mkdtemp %s: %s\n", tmpl, strerror(errno));
+		return 1;
+	}
+
+	test_values();
+	test_errors();
+	test_long_and_odd_lines();
+	test_secret_never_shown();
+	test_password_file();
+	test_unreadable();
+	test_config_account();
+
+	for (size_t i = 0; i < made.n; i++)
+		unlink(made.v[i]);
+	strlist_release(&made);
+	if (rmdir(tmpdir) == -1)
+		printf("# cannot remove %s: %s\n", tmpdir, strerror(errno));
+	free(tmpdir);
+	return done_testing();
+}
