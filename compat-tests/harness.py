@@ -1,0 +1,373 @@
+"""TAP helpers and a test environment for mailshim's end-to-end tests.
+
+A test is a Python file run by automake's TAP driver as
+`/usr/bin/python3 t-something.py`, with MAILSHIM_BIN (the built
+sendmail/mailshim) and MAILSHIM_TESTLIB (this directory) in its environment:
+
+    import os, sys
+    sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
+    import harness
+    from harness import ok, is_, like
+
+    def test():
+        with harness.Env() as env:
+            cfg = env.config_for('starttls')
+            r = env.run(['-i', 'rcpt@example.com'], input=b'Subject: x\\n\\nhi\\n')
+            is_(r.rc, 0, 'mailshim exits 0')
+            msgs = env.relay.wait_for(1)
+            is_([m.rcpt_tos for m in msgs], [['rcpt@example.com']],
+                'one message, to the recipient')
+
+    harness.main(test)
+
+main() prints the plan at the end and exits 1 if a test failed; an
+exception escaping the test prints "Bail out!" with the traceback.  A
+missing dependency (aiosmtpd, the openssl command) is a bail-out too, never
+a skip.
+"""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+
+# ---- TAP -------------------------------------------------------------------
+
+_count = 0
+_failed = 0
+
+
+def _emit(line: str):
+    sys.stdout.write(line + '\n')
+    sys.stdout.flush()
+
+
+def diag(text) -> None:
+    """Print text as TAP diagnostics: every line prefixed with '# '."""
+    for line in str(text).splitlines() or ['']:
+        _emit('# ' + line)
+
+
+def bail_out(reason: str, details: str = '') -> None:
+    """Abort the whole test file: a failure, as TAP means it."""
+    if details:
+        diag(details)
+    _emit('Bail out! ' + ' '.join(reason.split()))
+    sys.exit(1)
+
+
+def ok(cond, name: str = '') -> bool:
+    """One test: passes if cond is true.  Returns bool(cond)."""
+    global _count, _failed
+    _count += 1
+    passed = bool(cond)
+    if not passed:
+        _failed += 1
+    # A name must fit on one line, and a '#' in it would start a directive.
+    name = ' '.join(str(name).split()).replace('#', '\\#')
+    _emit(f'{"ok" if passed else "not ok"} {_count}' +
+          (f' - {name}' if name else ''))
+    if not passed:
+        frame = sys._getframe(1)
+        while frame and frame.f_code.co_filename == __file__:
+            frame = frame.f_back
+        if frame:
+            where = os.path.basename(frame.f_code.co_filename)
+            diag(f'  Failed test at {where} line {frame.f_lineno}.')
+    return passed
+
+
+def is_(got, want, name: str = '') -> bool:
+    """Passes if got == want; on failure prints both (repr)."""
+    passed = ok(got == want, name)
+    if not passed:
+        diag(f'       got: {got!r}\n  expected: {want!r}')
+    return passed
+
+
+def isnt(got, unwanted, name: str = '') -> bool:
+    """Passes if got != unwanted."""
+    passed = ok(got != unwanted, name)
+    if not passed:
+        diag(f'       got: {got!r}\n  expected anything else')
+    return passed
+
+
+def _match(text, regex):
+    """re.search(regex, text), text converted to the pattern's kind: bytes
+    patterns see bytes (str encoded as UTF-8), str patterns see str (bytes
+    decoded as UTF-8).  Returns (match, the text searched)."""
+    pattern = getattr(regex, 'pattern', regex)
+    if text is None:
+        text = ''
+    if isinstance(pattern, bytes):
+        if isinstance(text, str):
+            text = text.encode('utf-8', 'surrogateescape')
+        text = bytes(text)
+    elif isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode('utf-8', 'backslashreplace')
+    else:
+        text = str(text)
+    return re.search(regex, text), text
+
+
+def like(text, regex, name: str = '') -> bool:
+    """Passes if regex (str, bytes or compiled) is found in text (str or
+    bytes) by re.search."""
+    match, text = _match(text, regex)
+    passed = ok(match is not None, name)
+    if not passed:
+        pattern = getattr(regex, 'pattern', regex)
+        diag(f'                  {text!r}\n'
+             f'  does not match: {pattern!r}')
+    return passed
+
+
+def unlike(text, regex, name: str = '') -> bool:
+    """Passes if regex is NOT found in text."""
+    match, text = _match(text, regex)
+    passed = ok(match is None, name)
+    if not passed:
+        pattern = getattr(regex, 'pattern', regex)
+        diag(f'                  {text!r}\n'
+             f'         matches: {pattern!r}')
+    return passed
+
+
+def done() -> None:
+    """Print the plan (1..N) and exit: 1 if any test failed, else 0."""
+    _emit(f'1..{_count}')
+    if _failed:
+        diag(f'Looks like you failed {_failed} test(s) of {_count}.')
+    sys.exit(1 if _failed else 0)
+
+
+def _bail_with_traceback(exc_type, exc, tb) -> None:
+    """Print the traceback as diagnostics, then "Bail out!"."""
+    diag(''.join(traceback.format_exception(exc_type, exc, tb)))
+    summary = traceback.format_exception_only(exc_type, exc)[-1]
+    _emit('Bail out! uncaught ' + ' '.join(summary.split()))
+
+
+def _excepthook(exc_type, exc, tb):
+    _bail_with_traceback(exc_type, exc, tb)
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def main(fn) -> None:
+    """Run fn() (the tests), then done().  An exception escaping fn is a
+    bail-out with the traceback as diagnostics (exit status 1)."""
+    try:
+        fn()
+    except SystemExit:
+        raise
+    except BaseException:
+        _bail_with_traceback(*sys.exc_info())
+        sys.exit(1)
+    done()
+
+
+# Exceptions outside main() bail out too.
+sys.excepthook = _excepthook
+
+
+# ---- dependencies ----------------------------------------------------------
+
+def _check_dependencies():
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError as e:
+        bail_out(f'aiosmtpd cannot be imported by {sys.executable} ({e}): '
+                 'install python3-aiosmtpd and run the tests with '
+                 '/usr/bin/python3')
+    if shutil.which('openssl') is None:
+        bail_out('the openssl command is not installed')
+
+
+_check_dependencies()
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from relay import LISTENERS, Relay  # noqa: E402,F401
+
+
+# ---- running mailshim ------------------------------------------------------
+
+class Result:
+    """What a mailshim run did."""
+
+    def __init__(self, args, rc, out: bytes, err: str, timed_out=False):
+        self.args = args
+        self.rc = rc              # exit status; None if it timed out;
+        #                           -N if killed by signal N
+        self.out = out            # stdout, bytes
+        self.err = err            # stderr, text
+        self.timed_out = timed_out
+
+    def __repr__(self):
+        return (f'Result(rc={self.rc!r}, timed_out={self.timed_out}, '
+                f'out={self.out!r}, err={self.err!r})')
+
+    def describe(self) -> str:
+        """A multi-line account, for diag() after a failure."""
+        return (f'command: {shlex.join(self.args)}\n'
+                f'exit status: {self.rc!r}' +
+                (' (timed out)' if self.timed_out else '') +
+                f'\nstdout: {self.out!r}\nstderr:\n{self.err}')
+
+
+# Passed on to mailshim from the test's environment (sanitizer settings).
+_PASSED_ON = ('PATH', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS',
+              'MSAN_OPTIONS', 'TSAN_OPTIONS')
+
+# The keys of mailshim.ini's [mailshim] section; config_for() puts other
+# keys in the account's section.
+GLOBAL_KEYS = ('account', 'local_domain', 'aliases')
+
+
+class Env:
+    """A temporary directory with a running Relay, for one test file.
+
+        with harness.Env() as env:
+            env.relay, env.dir, env.ports
+            env.config_for('tls') ...
+
+    users and listeners are passed to Relay.  Set MAILSHIM_KEEP_TMP=1 in
+    the environment to keep the directory (its path is printed).
+    """
+
+    def __init__(self, users=None, listeners=None, **relay_kwargs):
+        self._relay_args = dict(users=users, listeners=listeners,
+                                **relay_kwargs)
+        self.dir = None
+        self.relay = None
+        self.last_config = None
+
+    def __enter__(self) -> 'Env':
+        self.dir = tempfile.mkdtemp(prefix='mailshim-e2e-')
+        self.aliases_path = os.path.join(self.dir, 'aliases')
+        self.write_aliases('')
+        self.relay = Relay(workdir=os.path.join(self.dir, 'relay'),
+                           **self._relay_args)
+        self.relay.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.relay is not None:
+            self.relay.stop()
+        if os.environ.get('MAILSHIM_KEEP_TMP'):
+            diag(f'keeping {self.dir}')
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def ports(self):
+        return self.relay.ports
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def write_file(self, name: str, content, mode: int = 0o600) -> str:
+        """Write content (str or bytes) to name in the temp dir."""
+        path = self.path(name)
+        data = content.encode() if isinstance(content, str) else content
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(path, mode)      # in case it existed with another mode
+        return path
+
+    def write_config(self, text: str, name: str = 'mailshim.ini') -> str:
+        """Write a mailshim.ini (mode 0600); it becomes the default config
+        of run().  Returns its path."""
+        self.last_config = self.write_file(name, text, 0o600)
+        return self.last_config
+
+    def write_aliases(self, text: str) -> str:
+        """Set the contents of the aliases file config_for() points at."""
+        return self.write_file('aliases', text, 0o644)
+
+    def config_for(self, listener: str, name: str = 'mailshim.ini',
+                   **keys) -> str:
+        """Write a standard config with one account [test] pointing at the
+        relay's listener, and make it run()'s default.  Keyword arguments
+        set keys (value None removes one): those of GLOBAL_KEYS in
+        [mailshim], the others in [test].  Returns the path."""
+        spec = LISTENERS[listener]
+        glob = {'local_domain': 'example.net', 'aliases': self.aliases_path}
+        acct = {
+            'host': '127.0.0.1',
+            'port': self.relay.ports[listener],
+            'tls': spec.tls,
+            'username': 'AppKey',
+            'password': 'SecretKey',
+            'ca_file': self.relay.ca_file,
+            'helo': 'client.test',
+            'timeout': 10,
+        }
+        for key, value in keys.items():
+            section = glob if key in GLOBAL_KEYS else acct
+            if value is None:
+                section.pop(key, None)
+            else:
+                section[key] = value
+
+        def render(title, section):
+            return f'[{title}]\n' + ''.join(
+                f'{k} = {v}\n' for k, v in section.items())
+        return self.write_config(render('mailshim', glob) + '\n' +
+                                 render('test', acct), name)
+
+    def child_env(self, env_extra=None) -> dict:
+        """The environment mailshim runs with: clean and deterministic."""
+        env = {k: os.environ[k] for k in _PASSED_ON if k in os.environ}
+        env.setdefault('PATH', '/usr/bin:/bin')
+        env.update(HOME=self.dir, LC_ALL='C.UTF-8', TZ='UTC')
+        for key, value in (env_extra or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = str(value)
+        return env
+
+    def run(self, args, input: bytes = b'', config=None, env_extra=None,
+            timeout: float = 30) -> Result:
+        """Run MAILSHIM_BIN with args, -C config first: config is a path,
+        None for the last written config, False for no -C.  input is its
+        stdin (bytes).  env_extra adds to (value None: removes from) the
+        child's environment.  MAILSHIM_TEST_WRAPPER (e.g. "valgrind -q")
+        in the test's environment is put in front of the command."""
+        binary = os.environ.get('MAILSHIM_BIN')
+        if not binary or not os.access(binary, os.X_OK):
+            raise RuntimeError(f'MAILSHIM_BIN={binary!r} is not an '
+                               'executable file')
+        argv = [binary]
+        if config is None:
+            config = self.last_config
+            if config is None:
+                raise RuntimeError('run(): no config written yet '
+                                   '(use config=False for none)')
+        if config is not False:
+            argv += ['-C', str(config)]
+        argv += [str(a) for a in args]
+        command = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) \
+            + argv
+        if isinstance(input, str):
+            input = input.encode()
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE,
+                                env=self.child_env(env_extra), cwd=self.dir)
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+            rc, timed_out = proc.returncode, False
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            rc, timed_out = None, True
+        return Result(command, rc, out,
+                      err.decode('utf-8', 'backslashreplace'), timed_out)
