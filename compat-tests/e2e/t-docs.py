@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""The documentation matches the code: the manual pages render without
+warnings, every config key the loader knows is documented with its default
+in mailshim.ini(5) and the README, and the example configurations load."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
+import harness
+from harness import ok, is_, like
+
+TOP = os.path.dirname(os.environ['MAILSHIM_TESTLIB'].rstrip('/'))
+
+
+def read(rel):
+    with open(os.path.join(TOP, rel), encoding='utf-8') as f:
+        return f.read()
+
+
+def config_keys():
+    """The key table of cfg/cfg.c: rows like { "port", S_ACCOUNT, ... }."""
+    return re.findall(r'^\s*\{ "([a-z_]+)", S_(?:GLOBAL|ACCOUNT),',
+                      read('cfg/cfg.c'), re.M)
+
+
+def test(env):
+    if not shutil.which('man'):
+        harness.bail_out('man (package man-db) is needed to check the '
+                         'manual pages')
+    for page in ('doc/mailshim.8', 'doc/mailshim.ini.5'):
+        r = subprocess.run(['man', '--warnings', '-E', 'UTF-8', '-l',
+                            os.path.join(TOP, page)],
+                           capture_output=True, text=True,
+                           env=dict(os.environ, MANWIDTH='80',
+                                    MAN_KEEP_FORMATTING='0'))
+        is_(r.returncode, 0, page + ': man renders it')
+        is_(r.stderr, '', page + ': no warnings')
+        ok(len(r.stdout) > 2000, page + ': has content')
+
+    keys = config_keys()
+    ok(len(keys) >= 18, 'found the key table in cfg.c (%d keys)' % len(keys))
+    page = read('doc/mailshim.ini.5')
+    readme = read('README.md')
+    for k in keys:
+        # each key is a .TP tag (bold) in the page and a row in the README
+        like(page, r'\.(?:TP\n\.)?B[IR]?\s+%s\b' % re.escape(k),
+             'mailshim.ini(5) documents %s' % k)
+        like(readme, r'\| `%s`' % re.escape(k) + r'|/ `%s`' % re.escape(k),
+             'README table lists %s' % k)
+    like(page, r'Default: 60', 'timeout default documented')
+
+    # the examples load, and resolve the way their comments say
+    aliases = env.write_file('empty-aliases', '')
+    ex = read('packaging/examples/nhncloud.ini')
+    text = ex.replace('[mailshim]\n', '[mailshim]\naliases = %s\n' % aliases)
+    path = env.write_config(text, name='nhn.ini')
+    r = env.run(['-bv', 'root', 'a@example.org'], config=path)
+    is_(r.rc, 0, 'nhncloud.ini example loads')
+    is_(r.out.decode(), 'noreply@shop.example.com\nroot@shop.example.com\n'
+        'a@example.org\n', 'nhncloud.ini example: sender and recipients')
+
+    secret = env.write_file('secret', 'S3cret\n')
+    text = read('packaging/examples/relay.ini').replace(
+        '/etc/mailshim.secret', secret).replace(
+        '; aliases = /etc/aliases', 'aliases = %s' % aliases)
+    path = env.write_config(text, name='relay.ini')
+    r = env.run(['-bv', '-f', 'web1', 'ops'], config=path)
+    is_(r.rc, 0, 'relay.ini example loads')
+    is_(r.out.decode(), 'web1@example.com\nops@example.com\n',
+        'relay.ini example: sender and recipients')
+    is_(r.err, '', 'relay.ini example: nothing on stderr')
+
+
+def main():
+    with harness.Env() as env:
+        test(env)
+    harness.done()
+
+
+harness.main(main)
