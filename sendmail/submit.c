@@ -90,12 +90,17 @@ command_sent(struct submit_session *s, const char *p, size_t n)
 	n = trim_eol(p, n);
 	if (s->in_auth)
 		return;		/* a SASL response, not a command */
-	while (i < n && p[i] != ' ' && p[i] != ':' && k < sizeof(s->cmd) - 1)
-		s->cmd[k++] = (char)(p[i] >= 'a' && p[i] <= 'z' ?
-		    p[i] - 32 : p[i]), i++;
+	for (; i < n && p[i] != ' ' && p[i] != ':' && k < sizeof(s->cmd) - 1;
+	    i++)
+		s->cmd[k++] = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 32 :
+		    p[i]);
 	s->cmd[k] = '\0';
 	if (!strcmp(s->cmd, "AUTH"))
 		s->in_auth = 1;
+	/* only the capabilities of the latest greeting count: what a relay
+	 * offered before STARTTLS says nothing about after it */
+	if (!strcmp(s->cmd, "EHLO") || !strcmp(s->cmd, "HELO"))
+		s->auth_offered = 0;
 	if (!strcmp(s->cmd, "RCPT")) {
 		const char *lt = memchr(p, '<', n);
 		const char *gt = lt ? memchr(lt, '>', n - (size_t)(lt - p)) :
@@ -153,7 +158,9 @@ static void
 reply_done(struct submit_session *s, int code)
 {
 	s->replies++;
-	if (!strcmp(s->cmd, "EHLO") && code == 250 && auth_missing(s))
+	/* HELO offers no capabilities at all */
+	if ((!strcmp(s->cmd, "EHLO") || !strcmp(s->cmd, "HELO")) &&
+	    code == 250 && auth_missing(s))
 		return;
 	if (!strcmp(s->cmd, "STARTTLS") && code == 220)
 		s->starttls_done = 1;
@@ -161,7 +168,9 @@ reply_done(struct submit_session *s, int code)
 		s->in_auth = 0;
 	if (!strcmp(s->cmd, "DATA") && code == 354)
 		snprintf(s->cmd, sizeof(s->cmd), "%s", "DATA-END");
-	if (code >= 400 && !s->fail_code && strcmp(s->cmd, "QUIT")) {
+	/* a refused EHLO is not a failure: libcurl falls back to HELO */
+	if (code >= 400 && !s->fail_code && strcmp(s->cmd, "QUIT") &&
+	    !(strcmp(s->cmd, "EHLO") == 0 && code >= 500)) {
 		s->fail_code = code;
 		snprintf(s->fail_cmd, sizeof(s->fail_cmd), "%s", s->cmd);
 		free(s->fail_rcpt);
