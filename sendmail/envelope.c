@@ -166,7 +166,13 @@ envelope_set_sender(struct envelope *env, const char *given,
 		env->sender = addr;	/* the null sender, <> */
 		return 0;
 	}
-	r = resolve(addr, &out, ctx, err);
+	/* only -f goes through the aliases (a caller naming "root" means
+	 * root's address); the default sender is just qualified */
+	r = 0;
+	if (given || rfc5322_domain(addr))
+		r = resolve(addr, &out, ctx, err);
+	else
+		strlist_push_owned(&out, qualify(addr, ctx));
 	free(addr);
 	if (r) {
 		strlist_release(&out);

@@ -173,6 +173,9 @@ prepare(struct run *r)
 	}
 	if (st)
 		return fail(st, err);
+	/* -bv collects no message, unless the recipients are in it */
+	if (r->opt.mode == MODE_VERIFY && !r->opt.extract)
+		goto check;
 	st = message_read(&r->msg, STDIN_FILENO, r->opt.ignore_dots, NULL,
 	    &err);
 	if (st)
@@ -180,11 +183,14 @@ prepare(struct run *r)
 	if (r->opt.extract &&
 	    (st = envelope_add_headers(&r->env, &r->msg, &ctx, &err)))
 		return fail(st, err);
+check:
 	if (!r->env.rcpts.n)
 		return fail(EX_USAGE, xstrdup(r->opt.extract ?
 		    "no recipients: none on the command line and none in "
 		    "To:, Cc: or Bcc:" : "no recipients given (use -t to "
 		    "read them from the headers)"));
+	if (r->opt.mode == MODE_VERIFY)
+		return 0;
 	from_addr = *r->env.sender ? xstrdup(r->env.sender) :
 	    xasprintf("MAILER-DAEMON@%s", r->local_domain);
 	st = message_complete(&r->msg, from_addr, r->opt.fullname,

@@ -25,6 +25,7 @@ struct reader {
 	int first_line;
 	int done;		/* a lone "." ended the input */
 	int pending_cr;
+	int lone_cr;		/* the line being ended ended with a lone CR */
 	enum line_state st;	/* body phase only */
 	struct buf line;	/* header phase: the current physical line */
 	char *err;
@@ -125,7 +126,9 @@ header_line(struct reader *r, const char *s, size_t n)
 	int first = r->first_line;
 
 	r->first_line = 0;
-	if (n == 1 && s[0] == '.' && !r->ignore_dots) {
+	/* sendmail's rule is about lines ended by LF; a lone CR only gets
+	 * written as CRLF */
+	if (n == 1 && s[0] == '.' && !r->ignore_dots && !r->lone_cr) {
 		r->done = 1;
 		return;
 	}
@@ -156,7 +159,7 @@ static void
 body_eol(struct reader *r)
 {
 	if (r->st == AFTER_DOT) {
-		if (!r->ignore_dots) {
+		if (!r->ignore_dots && !r->lone_cr) {
 			r->done = 1;
 			return;
 		}
@@ -174,8 +177,9 @@ header_eol(struct reader *r)
 }
 
 static void
-eol(struct reader *r)
+eol(struct reader *r, int lone_cr)
 {
+	r->lone_cr = lone_cr;
 	if (r->in_headers)
 		header_eol(r);
 	else
@@ -191,7 +195,7 @@ feed(struct reader *r, const char *p, size_t n)
 	while (p < end && !r->done && !r->status) {
 		if (r->pending_cr) {
 			r->pending_cr = 0;
-			eol(r);
+			eol(r, *p != '\n');
 			if (*p == '\n') {
 				p++;
 				continue;
@@ -205,7 +209,7 @@ feed(struct reader *r, const char *p, size_t n)
 			continue;
 		}
 		if (*p == '\n') {
-			eol(r);
+			eol(r, 0);
 			p++;
 			continue;
 		}
@@ -219,6 +223,13 @@ feed(struct reader *r, const char *p, size_t n)
 				break;
 			}
 		if (r->in_headers) {
+			/* header fields are strings: a NUL would cut one and
+			 * glue the next to it */
+			if (memchr(p, '\0', (size_t)(q - p))) {
+				fail(r, EX_DATAERR, xstrdup("the header section "
+				    "contains a NUL byte"));
+				return;
+			}
 			if (r->line.len + (size_t)(q - p) >
 			    MESSAGE_HEADER_LINE_MAX) {
 				fail(r, EX_DATAERR, xasprintf("header line "
@@ -250,7 +261,7 @@ finish(struct reader *r)
 		return;
 	if (r->pending_cr) {
 		r->pending_cr = 0;
-		eol(r);
+		eol(r, 0);	/* "." CR at the very end: the end either way */
 		return;
 	}
 	if (r->in_headers) {
@@ -401,16 +412,12 @@ needs_quotes(const char *s)
 	return 0;
 }
 
-/* RFC 2047 B-encoding, for a display name with bytes >= 0x80 */
 static void
-encode_word(struct buf *b, const char *s)
+base64(struct buf *b, const unsigned char *u, size_t n)
 {
 	static const char tbl[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(s);
-	const unsigned char *u = (const unsigned char *)s;
 
-	buf_addstr(b, "=?UTF-8?B?");
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned v = (unsigned)u[i] << 16;
 		if (i + 1 < n)
@@ -422,7 +429,89 @@ encode_word(struct buf *b, const char *s)
 		buf_addch(b, i + 1 < n ? tbl[(v >> 6) & 63] : '=');
 		buf_addch(b, i + 2 < n ? tbl[v & 63] : '=');
 	}
-	buf_addstr(b, "?=");
+}
+
+/* An atom of RFC 5322's atext, or something that must be encoded? */
+static int
+is_atext(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("!#$%&'*+-/=?^_`{|}~", s[i])))
+			return 0;
+	return 1;
+}
+
+/*
+ * RFC 2047 B-encoding of n bytes as encoded words of at most 75
+ * characters (45 bytes of text each, cut between UTF-8 characters), folded
+ * onto lines of their own.
+ */
+#define WORD_BYTES 45
+static void
+encode_run(struct buf *b, const unsigned char *u, size_t n)
+{
+	while (n) {
+		size_t k = n < WORD_BYTES ? n : WORD_BYTES;
+		/* back off continuation bytes (10xxxxxx) */
+		while (k < n && k > 1 && (u[k] & 0xc0) == 0x80)
+			k--;
+		buf_addstr(b, "=?UTF-8?B?");
+		base64(b, u, k);
+		buf_addstr(b, "?=");
+		u += k;
+		n -= k;
+		if (n)
+			buf_addstr(b, "\r\n ");
+	}
+}
+
+/*
+ * A display name with bytes >= 0x80: plain words stay plain, and each run
+ * of words that need encoding becomes encoded words, the spaces inside the
+ * run encoded with it.  Readers keep the space between a plain word and an
+ * encoded one, and (most of them) drop it between two encoded ones.
+ */
+static void
+encode_phrase(struct buf *b, const char *s)
+{
+	const char *p = s;
+
+	while (*p) {
+		const char *w = p, *run, *run_end;
+		size_t n;
+
+		while (*w == ' ')
+			w++;
+		if (!*w)
+			break;
+		n = strcspn(w, " ");
+		if (b->len && b->s[b->len - 1] != ' ')
+			buf_addch(b, ' ');
+		if (is_atext(w, n)) {
+			buf_add(b, w, n);
+			p = w + n;
+			continue;
+		}
+		/* extend the run over following words that need encoding */
+		run = w;
+		run_end = w + n;
+		for (;;) {
+			const char *nx = run_end;
+			size_t m;
+
+			while (*nx == ' ')
+				nx++;
+			m = strcspn(nx, " ");
+			if (!m || is_atext(nx, m))
+				break;
+			run_end = nx + m;
+		}
+		encode_run(b, (const unsigned char *)run,
+		    (size_t)(run_end - run));
+		p = run_end;
+	}
 }
 
 static void
@@ -434,7 +523,7 @@ format_from(struct buf *b, const char *fullname, const char *sender)
 		for (const char *p = fullname; *p; p++)
 			high |= (unsigned char)*p >= 0x80;
 		if (high) {
-			encode_word(b, fullname);
+			encode_phrase(b, fullname);
 		} else if (needs_quotes(fullname)) {
 			buf_addch(b, '"');
 			for (const char *p = fullname; *p; p++) {

@@ -52,7 +52,7 @@ const char *message_value(const struct message *m, size_t i);
 /* Remove every header named name. */
 void message_remove(struct message *m, const char *name);
 
-/* Append "name: value" (value must hold no CR or LF). */
+/* Append "name: value" (value may fold only as CRLF WSP). */
 void message_append(struct message *m, const char *name, const char *value);
 
 /*

@@ -169,6 +169,23 @@ test_headers(void)
 	    "UTF-8 name encoded");
 	message_release(&m);
 	load(&m, in, strlen(in), 1, &err);
+	message_complete(&m, "a@x", "Syst\xc3\xa8me de contr\xc3\xb4le "
+	    "\xc3\xa0 distance", "x", &err);
+	is_str(message_value(&m, 0), " =?UTF-8?B?U3lzdMOobWU=?= de "
+	    "=?UTF-8?B?Y29udHLDtGxlIMOg?= distance <a@x>\r\n",
+	    "only the words that need it are encoded, runs merged");
+	message_release(&m);
+	load(&m, in, strlen(in), 1, &err);
+	message_complete(&m, "a@x", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "x", &err);
+	is_str(message_value(&m, 0), " =?UTF-8?B?w6nDqcOpw6nDqcOpw6nDqcOpw6nDq"
+	    "cOpw6nDqcOpw6nDqcOpw6nDqcOpw6k=?=\r\n =?UTF-8?B?w6nDqQ==?= <a@x>"
+	    "\r\n", "a long run: words of 45 bytes at most, cut between "
+	    "characters, folded");
+	message_release(&m);
+	load(&m, in, strlen(in), 1, &err);
 	is_int(message_complete(&m, "a@x", "x\r\nBcc: e@vil", "x", &err),
 	    EX_DATAERR, "control character in -F refused");
 	is_str(err, "invalid full name (-F): it contains a control character",
