@@ -59,8 +59,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from aiosmtpd.smtp import (MISSING, SMTP, AuthResult, Envelope, Session,
-                           TLSSetupException)
+from aiosmtpd.smtp import (DATA_SIZE_DEFAULT, MISSING, SMTP, AuthResult,
+                           Envelope, Session, TLSSetupException)
 
 HOST = '127.0.0.1'
 SERVER_NAME = 'relay.test'        # what the relay calls itself (220, EHLO)
@@ -606,8 +606,12 @@ class Relay:
     relay's thread) with each new Message, Rejection, closed SessionRecord.
     line_length_limit overrides aiosmtpd's longest accepted line (1001
     bytes with CRLF and a stuffed dot, as RFC 5321 says; a message with a
-    longer line is refused with "500 Line too long").  verbose lets aiosmtpd
-    log to stderr (MAILSHIM_RELAY_DEBUG=1 in the environment does too).
+    longer line is refused with "500 Line too long").  data_size_limit is
+    the SIZE the listeners advertise and the most message data they take
+    (default: aiosmtpd's 32 MiB; None: no limit and no SIZE); a bigger
+    message is refused with "552 Error: Too much mail data".  verbose lets
+    aiosmtpd log to stderr (MAILSHIM_RELAY_DEBUG=1 in the environment does
+    too).
 
     Reading relay.messages, .rejected, .sessions, .connections, .errors
     gives snapshots (copies), safe to use from any thread.
@@ -621,6 +625,7 @@ class Relay:
                  on_session_closed:
                      Optional[Callable[[SessionRecord], None]] = None,
                  line_length_limit: Optional[int] = None,
+                 data_size_limit: Optional[int] = DATA_SIZE_DEFAULT,
                  verbose: bool = False):
         self.host = HOST
         self.users = dict(DEFAULT_USERS)
@@ -637,6 +642,7 @@ class Relay:
         self.on_reject = on_reject
         self.on_session_closed = on_session_closed
         self.verbose = verbose or bool(os.environ.get('MAILSHIM_RELAY_DEBUG'))
+        self.data_size_limit = data_size_limit
         self._smtp_class = _RelaySMTP
         if line_length_limit:
             self._smtp_class = type('_RelaySMTP', (_RelaySMTP,),
@@ -751,7 +757,7 @@ class Relay:
             ctx = contexts.get(spec.cert)
             kwargs = dict(
                 hostname=SERVER_NAME, ident=IDENT, loop=self._loop,
-                timeout=60,
+                timeout=60, data_size_limit=self.data_size_limit,
                 tls_context=ctx if spec.tls == 'starttls' else None,
                 auth_required=spec.auth,
                 # aiosmtpd does not know an implicit-TLS session is
