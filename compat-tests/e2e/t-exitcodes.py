@@ -101,7 +101,8 @@ def test_relay_outcomes(env):
     c.check(label, 75, rx(
         rf'mailshim: cannot connect to relay 127\.0\.0\.1:{port}: '
         rf'Failed to connect to 127\.0\.0\.1 port {port} after \d+ ms: '
-        r"(Couldn't connect to server|Connection refused)"))
+        r"(Couldn't connect to server|Could not connect to server|"
+        r"Connection refused)"))
     c.nothing_received(label, contacted=False)
 
     label = '75 greeting 421'

@@ -25,9 +25,8 @@ RCPT = 'rcpt@example.org'
 
 # What a STARTTLS submission looks like on the wire, and an implicit-TLS or
 # plain-text one.
-STARTTLS_VERBS = ['EHLO', 'STARTTLS', 'EHLO', 'AUTH', 'MAIL', 'RCPT', 'DATA',
-                  'QUIT']
-DIRECT_VERBS = ['EHLO', 'AUTH', 'MAIL', 'RCPT', 'DATA', 'QUIT']
+STARTTLS_VERBS = ['EHLO', 'STARTTLS', 'EHLO', 'AUTH', 'MAIL', 'RCPT', 'DATA']
+DIRECT_VERBS = ['EHLO', 'AUTH', 'MAIL', 'RCPT', 'DATA']
 
 # Extra relay users: a secret that is only writable in double quotes (with
 # the spaces at both ends that quotes keep).
@@ -129,7 +128,7 @@ def test_starttls_default(env):
        f'{label}: TLS 1.2 or later ({m.tls_version})')
     is_((m.auth_mech, m.auth_user), ('PLAIN', 'AppKey'),
         f'{label}: AUTH PLAIN as AppKey')
-    is_(c.sess.verbs, STARTTLS_VERBS,
+    is_(harness.commands(c.sess.verbs), STARTTLS_VERBS,
         f'{label}: EHLO, STARTTLS, EHLO, then AUTH')
     is_(c.sess.helos, ['shim-client.example', 'shim-client.example'],
         f'{label}: EHLO uses the helo key, before and after STARTTLS')
@@ -160,7 +159,7 @@ def test_starttls_authbefore(env):
        f'{label}: AUTH offered before TLS, but sent only after STARTTLS')
     is_([t for t in lines[:tls_at or 0] if t.upper().startswith('C: AUTH')],
         [], f'{label}: no AUTH line before STARTTLS')
-    is_(c.sess.verbs, STARTTLS_VERBS, f'{label}: the commands in order')
+    is_(harness.commands(c.sess.verbs), STARTTLS_VERBS, f'{label}: the commands in order')
 
 
 def test_implicit_tls(env):
@@ -170,7 +169,7 @@ def test_implicit_tls(env):
         return
     is_((c.msg.tls, c.msg.auth_mech, c.msg.auth_user),
         (True, 'PLAIN', 'AppKey'), f'{label}: over TLS, AUTH PLAIN')
-    is_(c.sess.verbs, DIRECT_VERBS, f'{label}: no STARTTLS on a TLS port')
+    is_(harness.commands(c.sess.verbs), DIRECT_VERBS, f'{label}: no STARTTLS on a TLS port')
 
 
 def test_no_tls(env):
@@ -180,7 +179,7 @@ def test_no_tls(env):
         return
     is_((c.msg.tls, c.msg.tls_version, c.msg.auth_user),
         (False, None, 'AppKey'), f'{label}: plain text, as configured')
-    is_(c.sess.verbs, DIRECT_VERBS, f'{label}: the commands in order')
+    is_(harness.commands(c.sess.verbs), DIRECT_VERBS, f'{label}: the commands in order')
 
 
 # ---- AUTH mechanisms and NHN credentials ----------------------------------
@@ -192,7 +191,7 @@ def test_auth_login(env):
         return
     is_((c.msg.auth_mech, c.msg.auth_user), ('LOGIN', 'AppKey'),
         f'{label}: AUTH LOGIN as AppKey')
-    is_(c.sess.verbs, STARTTLS_VERBS, f'{label}: STARTTLS before AUTH')
+    is_(harness.commands(c.sess.verbs), STARTTLS_VERBS, f'{label}: STARTTLS before AUTH')
     is_(c.sess.auth_attempts, [('LOGIN', 'AppKey', True)],
         f'{label}: one LOGIN attempt')
 
@@ -268,18 +267,21 @@ def test_provider_nhncloud(env):
     is_((c.msg.tls, c.msg.auth_mech, c.msg.auth_user),
         (True, 'PLAIN', 'AppKey#auth'),
         f'{label}: preset STARTTLS and AUTH PLAIN, as AppKey#auth')
-    is_(c.sess.verbs, STARTTLS_VERBS, f'{label}: STARTTLS before AUTH')
+    is_(harness.commands(c.sess.verbs), STARTTLS_VERBS, f'{label}: STARTTLS before AUTH')
 
 
 # ---- refusals ------------------------------------------------------------
 
 def test_unverified(env):
     for listener, why in (
-            ('starttls_badcert', r'SSL certificate problem: [^\n]+'),
-            ('tls_badcert', r'SSL certificate problem: [^\n]+'),
+            # libcurl's own text differs across versions (7.88: "SSL
+            # certificate problem: ...", 8.21: "SSL certificate OpenSSL
+            # verify result: ..."; 8.x says "ipv4 address" for "host name")
+            ('starttls_badcert', r'SSL certificate [^\n]*local issuer[^\n]*'),
+            ('tls_badcert', r'SSL certificate [^\n]*local issuer[^\n]*'),
             ('starttls_wrongname',
              r"SSL: no alternative certificate subject name matches "
-             r"target host name '127\.0\.0\.1'")):
+             r"target (?:host name|ipv4 address) '127\.0\.0\.1'")):
         tls = 'tls' if listener.startswith('tls') else 'starttls'
         label = f'{listener} (tls = {tls})'
         c = Case(env, listener)
