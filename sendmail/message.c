@@ -27,6 +27,7 @@ struct reader {
 	int pending_cr;
 	int lone_cr;		/* the line being ended ended with a lone CR */
 	enum line_state st;	/* body phase only */
+	size_t col;		/* body phase: bytes in the current output line */
 	struct buf line;	/* header phase: the current physical line */
 	char *err;
 	int status;
@@ -64,6 +65,57 @@ is_wsp(int c)
 	return c == ' ' || c == '\t';
 }
 
+/*
+ * Body text within a line.  A line may hold 998 octets on the wire (RFC
+ * 5321 4.5.3.1.6) and strict relays refuse the whole message otherwise:
+ * like Postfix's SMTP client, break longer lines with CRLF SPACE.
+ */
+static void
+body_text(struct reader *r, const char *p, size_t n)
+{
+	while (n) {
+		size_t room = MESSAGE_LINE_MAX - r->col;
+		size_t k = n < room ? n : room;
+
+		body_put(r, p, k);
+		r->col += k;
+		p += k;
+		n -= k;
+		if (n) {
+			body_put(r, "\r\n ", 3);
+			r->col = 1;
+		}
+	}
+}
+
+/*
+ * Append one physical header line with its CRLF, folded to lines of at
+ * most MESSAGE_LINE_MAX octets: before existing white space where there is
+ * some (which leaves the field's value as it was), else with CRLF SPACE.
+ */
+static void
+fold_into(struct buf *b, const char *s, size_t n)
+{
+	while (n > MESSAGE_LINE_MAX) {
+		size_t i = MESSAGE_LINE_MAX;
+
+		while (i > 1 && !is_wsp((unsigned char)s[i]))
+			i--;
+		if (i > 1) {
+			buf_add(b, s, i);
+			buf_addstr(b, "\r\n");
+		} else {
+			i = MESSAGE_LINE_MAX;
+			buf_add(b, s, i);
+			buf_addstr(b, "\r\n ");
+		}
+		s += i;
+		n -= i;
+	}
+	buf_add(b, s, n);
+	buf_addstr(b, "\r\n");
+}
+
 /* Does the line start a header field: a name of printable ASCII other than
  * ':', then optional white space (obsolete syntax), then ':'? */
 static size_t
@@ -85,29 +137,27 @@ header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
 	struct message *m = r->m;
 	struct header *h;
 
+	struct buf b = BUF_INIT;
+
 	if (m->header_bytes + n + 2 > MESSAGE_HEADER_MAX) {
 		fail(r, EX_DATAERR, xasprintf("header section too large "
 		    "(more than %d bytes)", MESSAGE_HEADER_MAX));
 		return;
 	}
-	m->header_bytes += n + 2;
 	if (name_len) {
 		grow_array((void **)&m->h, &m->ah, m->nh + 1, sizeof(*m->h));
 		h = &m->h[m->nh++];
-		h->field = xmalloc(n + 3);
-		memcpy(h->field, s, n);
-		memcpy(h->field + n, "\r\n", 3);
+		h->field = NULL;
 		h->name_len = name_len;
 	} else {
 		/* a continuation line: append to the last field */
-		size_t old;
-
 		h = &m->h[m->nh - 1];
-		old = strlen(h->field);
-		h->field = xrealloc(h->field, old + n + 3);
-		memcpy(h->field + old, s, n);
-		memcpy(h->field + old + n, "\r\n", 3);
+		buf_addstr(&b, h->field);
+		free(h->field);
 	}
+	fold_into(&b, s, n);
+	m->header_bytes += b.len - (h->field ? strlen(h->field) : 0);
+	h->field = buf_detach(&b);
 }
 
 /* The header section ends: what follows is body, in the middle of nothing. */
@@ -116,6 +166,7 @@ start_body(struct reader *r)
 {
 	r->in_headers = 0;
 	r->st = AT_BOL;
+	r->col = 0;
 }
 
 /* A complete physical line in the header phase. */
@@ -150,7 +201,7 @@ header_line(struct reader *r, const char *s, size_t n)
 	}
 	/* not a header: the body starts here, with no empty line before it */
 	start_body(r);
-	body_put(r, s, n);
+	body_text(r, s, n);
 	body_put(r, "\r\n", 2);
 }
 
@@ -163,10 +214,11 @@ body_eol(struct reader *r)
 			r->done = 1;
 			return;
 		}
-		body_put(r, ".", 1);
+		body_text(r, ".", 1);
 	}
 	body_put(r, "\r\n", 2);
 	r->st = AT_BOL;
+	r->col = 0;
 }
 
 static void
@@ -245,8 +297,8 @@ feed(struct reader *r, const char *p, size_t n)
 				continue;
 			}
 			if (r->st == AFTER_DOT)
-				body_put(r, ".", 1);
-			body_put(r, p, (size_t)(q - p));
+				body_text(r, ".", 1);
+			body_text(r, p, (size_t)(q - p));
 			r->st = IN_LINE;
 		}
 		p = q;

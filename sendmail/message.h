@@ -18,6 +18,8 @@
 /* Limits on the header section, which is held in memory. */
 #define MESSAGE_HEADER_MAX (1024 * 1024)	/* bytes in all header fields */
 #define MESSAGE_HEADER_LINE_MAX (64 * 1024)	/* bytes in one physical line */
+/* Longest line sent (RFC 5321 4.5.3.1.6); longer ones are broken. */
+#define MESSAGE_LINE_MAX 998
 
 struct header {
 	char *field;		/* "Name: value\r\n", folded lines each end CRLF */
@@ -38,6 +40,9 @@ struct message {
  * the spool file goes (NULL: $TMPDIR, else /tmp).  Returns 0; EX_DATAERR
  * for a header section over the limits; EX_IOERR or EX_TEMPFAIL (disk
  * full) for I/O errors; *err set to a one-line message on failure.
+ * Lines over MESSAGE_LINE_MAX octets are broken as Postfix does: header
+ * lines are folded before white space where possible, and otherwise, like
+ * body lines, broken with CRLF SPACE.
  */
 int message_read(struct message *m, int fd, int ignore_dots,
     const char *tmpdir, char **err);

@@ -258,6 +258,99 @@ test_boundaries(void)
 	buf_release(&want);
 }
 
+/* Lines over 998 octets are broken the way Postfix's SMTP client does. */
+static void
+test_long_lines(void)
+{
+	struct message m = {0};
+	struct buf in = BUF_INIT, want = BUF_INIT;
+	char *err = NULL, *got;
+	int i;
+
+	/* the body: exactly 998 stays; 999 and 2000 get CRLF SPACE */
+	buf_addstr(&in, "S: x\n\n");
+	buf_addstr(&want, "S: x\r\n\r\n");
+	for (i = 0; i < 998; i++)
+		buf_addch(&in, 'a'), buf_addch(&want, 'a');
+	buf_addstr(&in, "\n.");
+	buf_addstr(&want, "\r\n.");
+	for (i = 0; i < 998; i++)	/* the leading dot counts: 999 */
+		buf_addch(&in, 'b');
+	for (i = 0; i < 997; i++)
+		buf_addch(&want, 'b');
+	buf_addstr(&want, "\r\n b");
+	buf_addstr(&in, "\n");
+	buf_addstr(&want, "\r\n");
+	for (i = 0; i < 2000; i++)
+		buf_addch(&in, 'c');
+	buf_addstr(&in, "\n");
+	for (i = 0; i < 998; i++)
+		buf_addch(&want, 'c');
+	buf_addstr(&want, "\r\n ");
+	for (i = 0; i < 997; i++)
+		buf_addch(&want, 'c');
+	buf_addstr(&want, "\r\n ccccc\r\n");
+	is_int(load(&m, in.s, in.len, 1, &err), 0, "long body lines: read");
+	got = out(&m);
+	ok(!strcmp(got, want.s), "long body lines broken at 998 with CRLF SPACE");
+	free(got);
+	message_release(&m);
+
+	/* a header: folded before white space, which keeps its value */
+	buf_reset(&in);
+	buf_reset(&want);
+	buf_addstr(&in, "To:");
+	for (i = 0; i < 150; i++)
+		buf_addf(&in, " u%04d@x.example,", i);
+	buf_addstr(&in, "\n\nb\n");
+	is_int(load(&m, in.s, in.len, 1, &err), 0, "long header: read");
+	got = out(&m);
+	{
+		char *p = got, *eol;
+		int longest = 0, lines = 0;
+		struct buf unfolded = BUF_INIT;
+
+		buf_init(&unfolded);
+		while ((eol = strstr(p, "\r\n")) && eol != p) {
+			if (eol - p > longest)
+				longest = (int)(eol - p);
+			buf_add(&unfolded, p, (size_t)(eol - p));
+			lines++;
+			p = eol + 2;
+		}
+		ok(lines > 2 && longest <= 998, "long header folded to lines "
+		    "of 998 octets at most");
+		is_int((long)unfolded.len, (long)(in.len - 4),
+		    "unfolding it gives the field back, byte for byte");
+		ok(!strncmp(unfolded.s, in.s, unfolded.len), "... identical");
+		buf_release(&unfolded);
+	}
+	free(got);
+	message_release(&m);
+
+	/* a header without white space: CRLF SPACE, as Postfix does */
+	buf_reset(&in);
+	buf_reset(&want);
+	buf_addstr(&in, "X-Token:");
+	buf_addstr(&want, "X-Token:");
+	for (i = 0; i < 1200; i++)
+		buf_addch(&in, 't');
+	for (i = 0; i < 990; i++)
+		buf_addch(&want, 't');
+	buf_addstr(&want, "\r\n ");
+	for (i = 0; i < 210; i++)
+		buf_addch(&want, 't');
+	buf_addstr(&in, "\n\nb\n");
+	buf_addstr(&want, "\r\n\r\nb\r\n");
+	is_int(load(&m, in.s, in.len, 1, &err), 0, "token header: read");
+	got = out(&m);
+	is_str(got, want.s, "a header with no white space: CRLF SPACE at 998");
+	free(got);
+	message_release(&m);
+	buf_release(&in);
+	buf_release(&want);
+}
+
 int
 main(void)
 {
@@ -280,5 +373,6 @@ main(void)
 	test_headers();
 	test_limits();
 	test_boundaries();
+	test_long_lines();
 	return done_testing();
 }
