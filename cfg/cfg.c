@@ -34,19 +34,19 @@
 #include "cfg.h"
 #include "util.h"
 
-#define GLOBAL_SECTION	"mailshim"
+#define GLOBAL_SECTION "mailshim"
 /* iniparser 4.1 gives up on lines of 1023 bytes or more */
-#define MAX_LINE	1000
+#define MAX_LINE 1000
 /* a config file is a few hundred bytes; refuse to slurp a stray big file */
-#define MAX_FILE	(1024 * 1024)
+#define MAX_FILE (1024 * 1024)
 /* the buffer for the first line of a password_file */
-#define MAX_SECRET	4096
+#define MAX_SECRET 4096
 
 enum scope { S_GLOBAL = 1, S_ACCOUNT = 2 };
 
 enum {
-	KF_NOCUT = 1,	/* an unquoted ';' or '#' is an error, not a comment */
-	KF_SECRET = 2	/* never quoted in messages; wiped; implies KF_NOCUT */
+	KF_NOCUT = 1, /* an unquoted ';' or '#' is an error, not a comment */
+	KF_SECRET = 2 /* never quoted in messages; wiped; implies KF_NOCUT */
 };
 
 /*
@@ -60,18 +60,18 @@ struct keydef {
 	int scope;
 	int flags;
 	parse_fn *parse;
-	size_t off;		/* of the field in struct config or account */
+	size_t off; /* of the field in struct config or account */
 };
 
 /* one "key = value" line, as the scanner read it */
 struct ent {
 	const struct keydef *kd;
-	char *value;		/* may be a secret: wiped when freed */
+	char *value; /* may be a secret: wiped when freed */
 	int line;
 };
 
 struct sect {
-	char *name;		/* lower case, as iniparser stores it */
+	char *name; /* lower case, as iniparser stores it */
 	int line;
 	int global;
 	struct ent *ents;
@@ -81,7 +81,7 @@ struct sect {
 struct loader {
 	const char *path;
 	struct config *cfg;
-	char *text;		/* the whole file, wiped when freed */
+	char *text; /* the whole file, wiped when freed */
 	size_t len;
 	struct sect *sects;
 	size_t nsects, alloc;
@@ -92,8 +92,8 @@ struct loader {
 static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
     p_auth, p_bool, p_timeout, p_mail_type, p_provider;
 
-#define A(f)	offsetof(struct account, f)
-#define C(f)	offsetof(struct config, f)
+#define A(f) offsetof(struct account, f)
+#define C(f) offsetof(struct config, f)
 
 static const struct keydef keys[] = {
 	{ "account", S_GLOBAL, 0, p_string, C(default_account) },
@@ -131,12 +131,9 @@ static const char *const conflicts[][2] = {
  * the keys the section leaves out.  There is no port preset: the port
  * follows tls (587 for starttls, 465 when tls = tls is set over the preset).
  */
-static const char *const nhncloud_presets[] = {
-	"host", "smtp-mail.nhncloudservice.com",
-	"tls", "starttls",
-	"auth", "plain",
-	NULL
-};
+static const char *const nhncloud_presets[] = { "host",
+	"smtp-mail.nhncloudservice.com", "tls", "starttls", "auth", "plain",
+	NULL };
 
 static const struct provider {
 	const char *name;
@@ -150,21 +147,15 @@ struct word {
 	int value;
 };
 
-static const struct word tls_words[] = {
-	{ "starttls", TLS_STARTTLS }, { "tls", TLS_IMPLICIT },
-	{ "none", TLS_NONE }, { NULL, 0 }
-};
-static const struct word auth_words[] = {
-	{ "plain", AUTH_PLAIN }, { "login", AUTH_LOGIN },
-	{ "none", AUTH_NONE }, { NULL, 0 }
-};
-static const struct word bool_words[] = {
-	{ "yes", 1 }, { "true", 1 }, { "on", 1 }, { "1", 1 },
-	{ "no", 0 }, { "false", 0 }, { "off", 0 }, { "0", 0 }, { NULL, 0 }
-};
-static const struct word mail_type_words[] = {
-	{ "normal", 0 }, { "auth", 1 }, { "ad", 2 }, { NULL, 0 }
-};
+static const struct word tls_words[] = { { "starttls", TLS_STARTTLS },
+	{ "tls", TLS_IMPLICIT }, { "none", TLS_NONE }, { NULL, 0 } };
+static const struct word auth_words[] = { { "plain", AUTH_PLAIN },
+	{ "login", AUTH_LOGIN }, { "none", AUTH_NONE }, { NULL, 0 } };
+static const struct word bool_words[] = { { "yes", 1 }, { "true", 1 },
+	{ "on", 1 }, { "1", 1 }, { "no", 0 }, { "false", 0 }, { "off", 0 },
+	{ "0", 0 }, { NULL, 0 } };
+static const struct word mail_type_words[] = { { "normal", 0 }, { "auth", 1 },
+	{ "ad", 2 }, { NULL, 0 } };
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -275,7 +266,7 @@ p_name(const char *v, void *dst)
 	for (const char *s = v; *s; s++)
 		if (is_cntrl((unsigned char)*s) || *s == ' ' || *s == '/')
 			return "expected a name without white space, control "
-			    "characters or '/'";
+			       "characters or '/'";
 	set_string(dst, v);
 	return NULL;
 }
@@ -287,7 +278,7 @@ p_from(const char *v, void *dst)
 		if (is_cntrl((unsigned char)*s) || *s == ' ' || *s == '<' ||
 		    *s == '>')
 			return "expected an address without white space, "
-			    "control characters, '<' or '>'";
+			       "control characters, '<' or '>'";
 	set_string(dst, v);
 	return NULL;
 }
@@ -318,7 +309,7 @@ valid_hostname(const char *v)
 			continue;
 		numeric = 0;
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    *s == '-' || *s == '_'))
+		        *s == '-' || *s == '_'))
 			return 0;
 	}
 	if (numeric) {
@@ -585,7 +576,7 @@ valid_name(const char *s)
 		return 0;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    *s == '.' || *s == '-' || *s == '_'))
+		        *s == '.' || *s == '-' || *s == '_'))
 			return 0;
 	return 1;
 }
@@ -606,14 +597,16 @@ scan_section(struct loader *l, char *p, size_t n, int line)
 		p[--n] = '\0';
 	lower_ascii(p);
 	if (!valid_name(p))
-		return fail(l, line, "bad section name [%s]: use letters, "
-		    "digits, '.', '-' and '_'", p);
+		return fail(l, line,
+		    "bad section name [%s]: use letters, "
+		    "digits, '.', '-' and '_'",
+		    p);
 	for (size_t i = 0; i < l->nsects; i++)
 		if (!strcmp(l->sects[i].name, p))
 			return fail(l, line, "duplicate section [%s]", p);
 	name = xstrdup(p);
-	grow_array((void **)&l->sects, &l->alloc, l->nsects + 1,
-	    sizeof(*l->sects));
+	grow_array(
+	    (void **)&l->sects, &l->alloc, l->nsects + 1, sizeof(*l->sects));
 	s = &l->sects[l->nsects++];
 	memset(s, 0, sizeof(*s));
 	s->name = name;
@@ -638,22 +631,27 @@ scan_value(struct loader *l, const struct sect *s, const struct keydef *kd,
 		p++;
 	if (*p == '"' || *p == '\'') {
 		if (!(end = strchr(p + 1, *p)))
-			return fail(l, line, "the value of '%s' in [%s] has no "
-			    "closing quote", kd->name, s->name);
+			return fail(l, line,
+			    "the value of '%s' in [%s] has no "
+			    "closing quote",
+			    kd->name, s->name);
 		cut = end + 1;
 		while (is_space((unsigned char)*cut))
 			cut++;
 		if (*cut && *cut != ';' && *cut != '#')
-			return fail(l, line, "text after the closing quote of "
-			    "'%s' in [%s]", kd->name, s->name);
+			return fail(l, line,
+			    "text after the closing quote of "
+			    "'%s' in [%s]",
+			    kd->name, s->name);
 		*value = xstrndup(p + 1, (size_t)(end - p - 1));
 		return 0;
 	}
 	if ((cut = strpbrk(p, ";#"))) {
 		if (nocut)
-			return fail(l, line, "the value of '%s' is cut at "
-			    "'%c': put the value in double quotes", kd->name,
-			    *cut);
+			return fail(l, line,
+			    "the value of '%s' is cut at "
+			    "'%c': put the value in double quotes",
+			    kd->name, *cut);
 		*cut = '\0';
 	}
 	end = p + strlen(p);
@@ -689,8 +687,8 @@ scan_key(struct loader *l, char *p, char *eq, int line)
 	if (!kd)
 		return fail(l, line, "unknown key '%s' in [%s]", key, s->name);
 	if (find_ent(s, kd->name))
-		return fail(l, line, "duplicate key '%s' in [%s]", kd->name,
-		    s->name);
+		return fail(
+		    l, line, "duplicate key '%s' in [%s]", kd->name, s->name);
 	for (size_t i = 0; i < sizeof(conflicts) / sizeof(conflicts[0]); i++) {
 		const char *a = conflicts[i][0], *b = conflicts[i][1];
 
@@ -706,8 +704,8 @@ scan_key(struct loader *l, char *p, char *eq, int line)
 	}
 	if (scan_value(l, s, kd, eq + 1, line, &value))
 		return EX_CONFIG;
-	grow_array((void **)&s->ents, &s->alloc, s->nents + 1,
-	    sizeof(*s->ents));
+	grow_array(
+	    (void **)&s->ents, &s->alloc, s->nents + 1, sizeof(*s->ents));
 	e = &s->ents[s->nents++];
 	e->kd = kd;
 	e->value = value;
@@ -737,7 +735,8 @@ scan_line(struct loader *l, char *p, size_t n, int line)
 		return 0;
 	/* iniparser joins the next line to this one, even to a comment */
 	if (p[n - 1] == '\\')
-		return fail(l, line, "line ends with '\\': continuation lines "
+		return fail(l, line,
+		    "line ends with '\\': continuation lines "
 		    "are not supported");
 	if (*p == '#' || *p == ';')
 		return 0;
@@ -759,7 +758,8 @@ scan(struct loader *l)
 
 	/* iniparser would take it for part of the first line */
 	if (l->len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
-		return fail(l, 1, "the file starts with a UTF-8 byte order "
+		return fail(l, 1,
+		    "the file starts with a UTF-8 byte order "
 		    "mark: save it without one");
 	while (p < end) {
 		line++;
@@ -782,17 +782,18 @@ load_ini(struct loader *l)
 	l->ini = iniparser_load(l->path);
 	iniparser_set_error_callback(NULL);
 	if (!l->ini)
-		return fail(l, 0, "cannot load: %s", ini_msg[0] ? ini_msg :
-		    "iniparser failed");
+		return fail(l, 0, "cannot load: %s",
+		    ini_msg[0] ? ini_msg : "iniparser failed");
 	if (iniparser_getnsec(l->ini) != (int)l->nsects)
-		return fail(l, 0, "iniparser reads the sections differently "
+		return fail(l, 0,
+		    "iniparser reads the sections differently "
 		    "(did the file change while it was read?)");
 	return 0;
 }
 
 static int
-apply_ent(struct loader *l, const struct sect *s, const struct ent *e,
-    void *base)
+apply_ent(
+    struct loader *l, const struct sect *s, const struct ent *e, void *base)
 {
 	const struct keydef *kd = e->kd;
 	const char *v, *expect;
@@ -802,7 +803,8 @@ apply_ent(struct loader *l, const struct sect *s, const struct ent *e,
 	v = iniparser_getstring(l->ini, k, NULL);
 	free(k);
 	if (!v || strcmp(v, e->value))
-		return fail(l, e->line, "iniparser reads the value of '%s' in "
+		return fail(l, e->line,
+		    "iniparser reads the value of '%s' in "
 		    "[%s] differently: put the value in double quotes",
 		    kd->name, s->name);
 	if (!*v)
@@ -821,8 +823,10 @@ static int
 apply_section(struct loader *l, const struct sect *s, void *base)
 {
 	if (iniparser_getsecnkeys(l->ini, s->name) != (int)s->nents)
-		return fail(l, s->line, "iniparser reads [%s] differently "
-		    "(did the file change while it was read?)", s->name);
+		return fail(l, s->line,
+		    "iniparser reads [%s] differently "
+		    "(did the file change while it was read?)",
+		    s->name);
 	for (size_t i = 0; i < s->nents; i++)
 		if (apply_ent(l, s, &s->ents[i], base))
 			return EX_CONFIG;
@@ -862,8 +866,10 @@ apply_presets(struct loader *l, const struct sect *s, struct account *a)
 			continue;
 		kd = find_key(kv[0], S_ACCOUNT);
 		if (!kd || kd->parse(kv[1], (char *)a + kd->off))
-			return fail(l, s->line, "internal error: bad preset "
-			    "'%s' for provider %s", kv[0], p->name);
+			return fail(l, s->line,
+			    "internal error: bad preset "
+			    "'%s' for provider %s",
+			    kv[0], p->name);
 	}
 	return 0;
 }
@@ -895,8 +901,9 @@ read_password_file(struct loader *l, const struct ent *e, struct account *a)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = fail(l, e->line, "cannot read password_file '%s': %s",
-		    file, S_ISDIR(st.st_mode) ? strerror(EISDIR) :
-		    "not a regular file");
+		    file,
+		    S_ISDIR(st.st_mode) ? strerror(EISDIR)
+		                        : "not a regular file");
 		goto out;
 	}
 	while (!nl && len < MAX_SECRET) {
@@ -904,8 +911,10 @@ read_password_file(struct loader *l, const struct ent *e, struct account *a)
 		if (got == -1 && errno == EINTR)
 			continue;
 		if (got == -1) {
-			rc = fail(l, e->line, "cannot read password_file "
-			    "'%s': %s", file, strerror(errno));
+			rc = fail(l, e->line,
+			    "cannot read password_file "
+			    "'%s': %s",
+			    file, strerror(errno));
 			goto out;
 		}
 		if (got == 0)
@@ -914,8 +923,10 @@ read_password_file(struct loader *l, const struct ent *e, struct account *a)
 		len += (size_t)got;
 	}
 	if (!nl && len == MAX_SECRET) {
-		rc = fail(l, e->line, "the first line of password_file '%s' "
-		    "is too long", file);
+		rc = fail(l, e->line,
+		    "the first line of password_file '%s' "
+		    "is too long",
+		    file);
 		goto out;
 	}
 	n = nl ? (size_t)(nl - buf) : len;
@@ -926,8 +937,8 @@ read_password_file(struct loader *l, const struct ent *e, struct account *a)
 		goto out;
 	}
 	if (memchr(buf, '\0', n)) {
-		rc = fail(l, e->line, "password_file '%s' holds a NUL byte",
-		    file);
+		rc = fail(
+		    l, e->line, "password_file '%s' holds a NUL byte", file);
 		goto out;
 	}
 	free_secret(a->password);
@@ -960,18 +971,16 @@ static int
 finish_account(struct loader *l, const struct sect *s, struct account *a)
 {
 	static const char *const user_keys[] = { "username", "appkey", NULL };
-	static const char *const pass_keys[] = {
-		"password", "secretkey", "password_file", NULL
-	};
+	static const char *const pass_keys[] = { "password", "secretkey",
+		"password_file", NULL };
 	const struct ent *e, *user, *pass;
 
 	if (apply_presets(l, s, a))
 		return EX_CONFIG;
 	if (!a->host)
-		return fail(l, s->line, "[%s] needs 'host' (or 'provider')",
-		    s->name);
-	if ((e = find_ent(s, "password_file")) &&
-	    read_password_file(l, e, a))
+		return fail(
+		    l, s->line, "[%s] needs 'host' (or 'provider')", s->name);
+	if ((e = find_ent(s, "password_file")) && read_password_file(l, e, a))
 		return EX_CONFIG;
 
 	user = first_ent(s, user_keys);
@@ -980,22 +989,30 @@ finish_account(struct loader *l, const struct sect *s, struct account *a)
 		a->auth = a->username ? AUTH_PLAIN : AUTH_NONE;
 	if (a->auth != AUTH_NONE) {
 		if (!a->username)
-			return fail(l, s->line, "[%s] needs 'username' for "
-			    "auth = %s", s->name, auth_name(a->auth));
+			return fail(l, s->line,
+			    "[%s] needs 'username' for "
+			    "auth = %s",
+			    s->name, auth_name(a->auth));
 		if (!a->password)
-			return fail(l, s->line, "[%s] needs 'password' for "
-			    "auth = %s", s->name, auth_name(a->auth));
+			return fail(l, s->line,
+			    "[%s] needs 'password' for "
+			    "auth = %s",
+			    s->name, auth_name(a->auth));
 	} else if (given(s, a, "auth")) {
 		/* said auth = none, yet gave what only auth would use */
 		if ((e = user) || (e = pass))
-			return fail(l, e->line, "'%s' set but auth = none in "
-			    "[%s]", e->kd->name, s->name);
+			return fail(l, e->line,
+			    "'%s' set but auth = none in "
+			    "[%s]",
+			    e->kd->name, s->name);
 	} else if (pass)
 		return fail(l, pass->line, "'%s' set but no 'username' in [%s]",
 		    pass->kd->name, s->name);
 	if (!a->username && (e = find_ent(s, "mail_type")))
-		return fail(l, e->line, "'mail_type' set but no 'username' in "
-		    "[%s]", s->name);
+		return fail(l, e->line,
+		    "'mail_type' set but no 'username' in "
+		    "[%s]",
+		    s->name);
 	if (a->port == 0)
 		a->port = a->tls == TLS_IMPLICIT ? 465 : 587;
 	return 0;
@@ -1022,7 +1039,8 @@ apply_all(struct loader *l)
 	for (size_t i = 0; i < l->nsects; i++)
 		n += !l->sects[i].global;
 	if (n == 0)
-		return fail(l, 0, "no account: add a section such as [relay] "
+		return fail(l, 0,
+		    "no account: add a section such as [relay] "
 		    "with host = ...");
 	cfg->accounts = xcalloc(n, sizeof(*cfg->accounts));
 
@@ -1048,9 +1066,11 @@ apply_all(struct loader *l)
 	if (cfg->default_account) {
 		e = find_ent(global, "account");
 		if (!(a = find_account(cfg, cfg->default_account)))
-			return fail(l, e->line, "[%s] account names '%s', but "
-			    "there is no [%s] section", GLOBAL_SECTION,
-			    cfg->default_account, cfg->default_account);
+			return fail(l, e->line,
+			    "[%s] account names '%s', but "
+			    "there is no [%s] section",
+			    GLOBAL_SECTION, cfg->default_account,
+			    cfg->default_account);
 		/* the section's own spelling, as config_account() shows it */
 		set_string(&cfg->default_account, a->name);
 	}
@@ -1074,8 +1094,8 @@ loader_release(struct loader *l)
 		/* iniparser frees without wiping; its values hold secrets */
 		for (ssize_t i = 0; i < l->ini->size; i++)
 			if (l->ini->val[i])
-				explicit_bzero(l->ini->val[i],
-				    strlen(l->ini->val[i]));
+				explicit_bzero(
+				    l->ini->val[i], strlen(l->ini->val[i]));
 		iniparser_freedict(l->ini);
 	}
 	explicit_bzero(ini_msg, sizeof(ini_msg));
@@ -1130,10 +1150,12 @@ config_account(const struct config *cfg, const char *name, char **err)
 		return &cfg->accounts[0];
 	if (err && cfg->naccounts == 0)
 		*err = xasprintf("%s: no account: add a section such as "
-		    "[relay] with host = ...", path);
+		                 "[relay] with host = ...",
+		    path);
 	else if (err)
 		*err = xasprintf("%s: several accounts and no default: set "
-		    "'account' in [%s]", path, GLOBAL_SECTION);
+		                 "'account' in [%s]",
+		    path, GLOBAL_SECTION);
 	return NULL;
 }
 

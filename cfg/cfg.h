@@ -16,29 +16,31 @@ enum tls_mode { TLS_STARTTLS, TLS_IMPLICIT, TLS_NONE };
 enum auth_mech { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN };
 
 struct account {
-	char *name;		/* section name, lower case */
-	char *provider;		/* "nhncloud" or NULL */
-	char *host;		/* never NULL after a successful load */
-	unsigned port;		/* 1..65535; default 587 for starttls/none, 465 for tls */
-	enum tls_mode tls;	/* default TLS_STARTTLS */
-	enum auth_mech auth;	/* default AUTH_PLAIN with a username, else AUTH_NONE */
-	char *username;		/* as written, without the mail_type suffix */
-	char *password;		/* the secret, from password or password_file */
-	char *password_file;	/* the file password was read from, or NULL */
-	char *mail_type;	/* "normal", "auth", "ad" or NULL */
-	char *from;		/* envelope sender, or NULL */
-	char *helo;		/* EHLO name, or NULL for the host's FQDN */
-	char *ca_file;		/* or NULL for the system store */
-	int tls_verify;		/* default 1 */
-	long timeout;		/* seconds, default 60 */
-	int line;		/* line of the section header, for messages */
+	char *name;     /* section name, lower case */
+	char *provider; /* "nhncloud" or NULL */
+	char *host;     /* never NULL after a successful load */
+	unsigned
+	    port; /* 1..65535; default 587 for starttls/none, 465 for tls */
+	enum tls_mode tls; /* default TLS_STARTTLS */
+	enum auth_mech
+	    auth;       /* default AUTH_PLAIN with a username, else AUTH_NONE */
+	char *username; /* as written, without the mail_type suffix */
+	char *password; /* the secret, from password or password_file */
+	char *password_file; /* the file password was read from, or NULL */
+	char *mail_type;     /* "normal", "auth", "ad" or NULL */
+	char *from;          /* envelope sender, or NULL */
+	char *helo;          /* EHLO name, or NULL for the host's FQDN */
+	char *ca_file;       /* or NULL for the system store */
+	int tls_verify;      /* default 1 */
+	long timeout;        /* seconds, default 60 */
+	int line;            /* line of the section header, for messages */
 };
 
 struct config {
 	char *path;
-	char *default_account;	/* [mailshim] account, or NULL */
-	char *local_domain;	/* [mailshim] local_domain, or NULL for default */
-	char *aliases;		/* [mailshim] aliases, or NULL for default */
+	char *default_account; /* [mailshim] account, or NULL */
+	char *local_domain; /* [mailshim] local_domain, or NULL for default */
+	char *aliases;      /* [mailshim] aliases, or NULL for default */
 	struct account *accounts;
 	size_t naccounts;
 };
@@ -56,8 +58,8 @@ int config_load(const char *path, struct config *cfg, char **err);
  * [mailshim] account names, else the only account.  NULL with *err set if
  * there is no such account or no default can be chosen.
  */
-const struct account *config_account(const struct config *cfg,
-    const char *name, char **err);
+const struct account *config_account(
+    const struct config *cfg, const char *name, char **err);
 
 /* The SASL user name to send: username, plus "#mail_type" when set. */
 char *account_sasl_user(const struct account *acct);

@@ -62,15 +62,19 @@ add_entry(struct aliases *al, char *logical, int line)
 	struct alias *a;
 
 	if (!colon) {
-		strlist_push_owned(&al->problems, xasprintf("%s:%d: "
-		    "expected 'name: target, ...'", al->path, line));
+		strlist_push_owned(&al->problems,
+		    xasprintf("%s:%d: "
+		              "expected 'name: target, ...'",
+		        al->path, line));
 		return;
 	}
 	*colon = '\0';
 	name = trim(logical);
 	if (!*name || strpbrk(name, " \t\"")) {
-		strlist_push_owned(&al->problems, xasprintf("%s:%d: "
-		    "bad alias name", al->path, line));
+		strlist_push_owned(&al->problems,
+		    xasprintf("%s:%d: "
+		              "bad alias name",
+		        al->path, line));
 		return;
 	}
 	grow_array((void **)&al->v, &al->alloc, al->n + 1, sizeof(*al->v));
@@ -78,8 +82,10 @@ add_entry(struct aliases *al, char *logical, int line)
 	memset(a, 0, sizeof(*a));
 	split_targets(colon + 1, &a->targets);
 	if (!a->targets.n) {
-		strlist_push_owned(&al->problems, xasprintf("%s:%d: alias "
-		    "'%s' has no target", al->path, line, name));
+		strlist_push_owned(&al->problems,
+		    xasprintf("%s:%d: alias "
+		              "'%s' has no target",
+		        al->path, line, name));
 		return;
 	}
 	a->name = xstrdup(name);
@@ -97,8 +103,8 @@ aliases_load(const char *path, struct aliases *al, char **err)
 	int lineno = 0, start = 0;
 
 	if (!f) {
-		*err = xasprintf("cannot read aliases file '%s': %s", path,
-		    strerror(errno));
+		*err = xasprintf(
+		    "cannot read aliases file '%s': %s", path, strerror(errno));
 		return -1;
 	}
 	al->path = xstrdup(path);
@@ -116,9 +122,10 @@ aliases_load(const char *path, struct aliases *al, char **err)
 				buf_addstr(&logical, t);
 				continue;
 			}
-			strlist_push_owned(&al->problems, xasprintf("%s:%d: "
-			    "continuation line without an alias", path,
-			    lineno));
+			strlist_push_owned(&al->problems,
+			    xasprintf("%s:%d: "
+			              "continuation line without an alias",
+			        path, lineno));
 			continue;
 		}
 		if (logical.len)

@@ -25,7 +25,7 @@ struct aliases {
 	char *path;
 	struct alias *v;
 	size_t n, alloc;
-	struct strlist problems;	/* "path:line: ..." for each bad line */
+	struct strlist problems; /* "path:line: ..." for each bad line */
 };
 
 /*

@@ -39,14 +39,13 @@ same_address(const char *a, const char *b)
 }
 
 static int
-add_final(struct envelope *env, const char *addr, const char *what,
-    char **err)
+add_final(struct envelope *env, const char *addr, const char *what, char **err)
 {
 	const char *why;
 
 	if (!rfc5322_addr_is_safe(addr, &why)) {
-		*err = xasprintf("invalid recipient '%s' in %s: %s", addr,
-		    what, why);
+		*err = xasprintf(
+		    "invalid recipient '%s' in %s: %s", addr, what, why);
 		return EX_DATAERR;
 	}
 	for (size_t i = 0; i < env->rcpts.n; i++)
@@ -77,7 +76,7 @@ expand(const char *name, int depth, struct strlist *seen, struct strlist *out,
 		a = aliases_find(ctx->aliases, name);
 	for (size_t i = 0; a && i < seen->n; i++)
 		if (!ascii_strcasecmp(seen->v[i], name))
-			a = NULL;	/* an alias naming itself means itself */
+			a = NULL; /* an alias naming itself means itself */
 	if (!a) {
 		strlist_push_owned(out, qualify(name, ctx));
 		return 0;
@@ -89,8 +88,10 @@ expand(const char *name, int depth, struct strlist *seen, struct strlist *out,
 		char *perr = NULL;
 
 		if (alias_target_is_local_only(t)) {
-			tell(ctx, xasprintf("alias '%s': target '%s' needs "
-			    "local delivery, ignored", name, t));
+			tell(ctx,
+			    xasprintf("alias '%s': target '%s' needs "
+			              "local delivery, ignored",
+			        name, t));
 			continue;
 		}
 		if (rfc5322_parse_list(t, strlen(t), &addrs, &perr)) {
@@ -105,8 +106,8 @@ expand(const char *name, int depth, struct strlist *seen, struct strlist *out,
 			if (rfc5322_domain(addrs.v[j]))
 				strlist_push(out, addrs.v[j]);
 			else
-				r = expand(addrs.v[j], depth + 1, seen, out,
-				    ctx, err);
+				r = expand(
+				    addrs.v[j], depth + 1, seen, out, ctx, err);
 			if (r) {
 				strlist_release(&addrs);
 				return r;
@@ -118,8 +119,10 @@ expand(const char *name, int depth, struct strlist *seen, struct strlist *out,
 	seen->v[seen->n] = NULL;
 	if (out->n == before) {
 		/* nothing a relay can take: deliver to the name itself */
-		tell(ctx, xasprintf("alias '%s' has no address a relay can "
-		    "take; sending to %s@%s", name, name, ctx->local_domain));
+		tell(ctx,
+		    xasprintf("alias '%s' has no address a relay can "
+		              "take; sending to %s@%s",
+		        name, name, ctx->local_domain));
 		strlist_push_owned(out, qualify(name, ctx));
 	}
 	return 0;
@@ -146,10 +149,12 @@ int
 envelope_set_sender(struct envelope *env, const char *given,
     const struct envelope_ctx *ctx, char **err)
 {
-	const char *what = given ? "-f" : ctx->default_sender ? "'from'" :
-	    "the user name";
-	const char *src = given ? given : ctx->default_sender ?
-	    ctx->default_sender : ctx->user;
+	const char *what = given  ? "-f"
+	    : ctx->default_sender ? "'from'"
+	                          : "the user name";
+	const char *src = given   ? given
+	    : ctx->default_sender ? ctx->default_sender
+	                          : ctx->user;
 	struct strlist out = STRLIST_INIT;
 	char *addr = NULL, *perr = NULL;
 	const char *why;
@@ -163,7 +168,7 @@ envelope_set_sender(struct envelope *env, const char *given,
 	free(env->sender);
 	env->sender = NULL;
 	if (!*addr) {
-		env->sender = addr;	/* the null sender, <> */
+		env->sender = addr; /* the null sender, <> */
 		return 0;
 	}
 	/* only -f goes through the aliases (a caller naming "root" means
@@ -179,8 +184,8 @@ envelope_set_sender(struct envelope *env, const char *given,
 		return r;
 	}
 	if (!rfc5322_addr_is_safe(out.v[0], &why)) {
-		*err = xasprintf("invalid sender '%s' in %s: %s", out.v[0],
-		    what, why);
+		*err = xasprintf(
+		    "invalid sender '%s' in %s: %s", out.v[0], what, why);
 		strlist_release(&out);
 		return EX_DATAERR;
 	}
@@ -215,20 +220,21 @@ int
 envelope_add_headers(struct envelope *env, const struct message *m,
     const struct envelope_ctx *ctx, char **err)
 {
-	static const char *names[] = {"To", "Cc", "Bcc"};
+	static const char *names[] = { "To", "Cc", "Bcc" };
 
 	for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++) {
 		char what[16];
 
 		snprintf(what, sizeof(what), "%s: header", names[k]);
 		for (long i = message_find(m, names[k], 0); i >= 0;
-		    i = message_find(m, names[k], (size_t)i + 1)) {
+		     i = message_find(m, names[k], (size_t)i + 1)) {
 			const char *v = message_value(m, (size_t)i);
 			size_t len = strlen(v);
 			int r;
 
 			/* the field's own line ending is not folding */
-			while (len && (v[len - 1] == '\n' || v[len - 1] == '\r'))
+			while (
+			    len && (v[len - 1] == '\n' || v[len - 1] == '\r'))
 				len--;
 			r = envelope_add_list(env, v, len, what, ctx, err);
 			if (r)

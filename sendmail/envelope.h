@@ -15,16 +15,16 @@
 #include "util.h"
 
 struct envelope {
-	char *sender;		/* "" is the null sender */
+	char *sender; /* "" is the null sender */
 	struct strlist rcpts;
 };
 
 struct envelope_ctx {
-	const char *local_domain;	/* appended to bare names */
-	const struct aliases *aliases;	/* or NULL */
-	const char *default_sender;	/* the account's 'from', or NULL */
-	const char *user;		/* login name, the last resort sender */
-	struct strlist *notes;		/* what -v should tell; may be NULL */
+	const char *local_domain;      /* appended to bare names */
+	const struct aliases *aliases; /* or NULL */
+	const char *default_sender;    /* the account's 'from', or NULL */
+	const char *user;              /* login name, the last resort sender */
+	struct strlist *notes;         /* what -v should tell; may be NULL */
 };
 
 /*

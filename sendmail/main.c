@@ -116,7 +116,7 @@ load_aliases(struct run *r)
 	char *err = NULL;
 
 	if (!r->cfg.aliases && access(path, R_OK))
-		return 0;	/* no aliases file: nothing to expand */
+		return 0; /* no aliases file: nothing to expand */
 	if (aliases_load(path, &r->aliases, &err))
 		return fail(EX_CONFIG, err);
 	r->have_aliases = 1;
@@ -176,8 +176,8 @@ prepare(struct run *r)
 	/* -bv collects no message, unless the recipients are in it */
 	if (r->opt.mode == MODE_VERIFY && !r->opt.extract)
 		goto check;
-	st = message_read(&r->msg, STDIN_FILENO, r->opt.ignore_dots, NULL,
-	    &err);
+	st = message_read(
+	    &r->msg, STDIN_FILENO, r->opt.ignore_dots, NULL, &err);
 	if (st)
 		return fail(st, err);
 	if (r->opt.extract &&
@@ -185,16 +185,19 @@ prepare(struct run *r)
 		return fail(st, err);
 check:
 	if (!r->env.rcpts.n)
-		return fail(EX_USAGE, xstrdup(r->opt.extract ?
-		    "no recipients: none on the command line and none in "
-		    "To:, Cc: or Bcc:" : "no recipients given (use -t to "
-		    "read them from the headers)"));
+		return fail(EX_USAGE,
+		    xstrdup(r->opt.extract ? "no recipients: none on the "
+		                             "command line and none in "
+		                             "To:, Cc: or Bcc:"
+		                           : "no recipients given (use -t to "
+		                             "read them from the headers)"));
 	if (r->opt.mode == MODE_VERIFY)
 		return 0;
-	from_addr = *r->env.sender ? xstrdup(r->env.sender) :
-	    xasprintf("MAILER-DAEMON@%s", r->local_domain);
-	st = message_complete(&r->msg, from_addr, r->opt.fullname,
-	    r->local_domain, &err);
+	from_addr = *r->env.sender
+	    ? xstrdup(r->env.sender)
+	    : xasprintf("MAILER-DAEMON@%s", r->local_domain);
+	st = message_complete(
+	    &r->msg, from_addr, r->opt.fullname, r->local_domain, &err);
 	free(from_addr);
 	if (st)
 		return fail(st, err);
@@ -277,7 +280,7 @@ run_release(struct run *r)
 int
 main(int argc, char **argv)
 {
-	struct run r = {0};
+	struct run r = { 0 };
 	char *err = NULL;
 	int st;
 
@@ -305,8 +308,9 @@ main(int argc, char **argv)
 		st = 0;
 		break;
 	case MODE_SMTP:
-		st = fail(EX_USAGE, xstrdup("-bs (SMTP on standard input) is "
-		    "not supported yet"));
+		st = fail(EX_USAGE,
+		    xstrdup("-bs (SMTP on standard input) is "
+		            "not supported yet"));
 		break;
 	case MODE_LIST_QUEUE:
 		/* mailshim keeps no queue yet: nothing waits */

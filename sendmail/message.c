@@ -23,12 +23,12 @@ struct reader {
 	int ignore_dots;
 	int in_headers;
 	int first_line;
-	int done;		/* a lone "." ended the input */
+	int done; /* a lone "." ended the input */
 	int pending_cr;
-	int lone_cr;		/* the line being ended ended with a lone CR */
-	enum line_state st;	/* body phase only */
-	size_t col;		/* body phase: bytes in the current output line */
-	struct buf line;	/* header phase: the current physical line */
+	int lone_cr;        /* the line being ended ended with a lone CR */
+	enum line_state st; /* body phase only */
+	size_t col;         /* body phase: bytes in the current output line */
+	struct buf line;    /* header phase: the current physical line */
 	char *err;
 	int status;
 };
@@ -140,8 +140,10 @@ header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
 	struct buf b = BUF_INIT;
 
 	if (m->header_bytes + n + 2 > MESSAGE_HEADER_MAX) {
-		fail(r, EX_DATAERR, xasprintf("header section too large "
-		    "(more than %d bytes)", MESSAGE_HEADER_MAX));
+		fail(r, EX_DATAERR,
+		    xasprintf("header section too large "
+		              "(more than %d bytes)",
+		        MESSAGE_HEADER_MAX));
 		return;
 	}
 	if (name_len) {
@@ -278,15 +280,17 @@ feed(struct reader *r, const char *p, size_t n)
 			/* header fields are strings: a NUL would cut one and
 			 * glue the next to it */
 			if (memchr(p, '\0', (size_t)(q - p))) {
-				fail(r, EX_DATAERR, xstrdup("the header section "
-				    "contains a NUL byte"));
+				fail(r, EX_DATAERR,
+				    xstrdup("the header section "
+				            "contains a NUL byte"));
 				return;
 			}
 			if (r->line.len + (size_t)(q - p) >
 			    MESSAGE_HEADER_LINE_MAX) {
-				fail(r, EX_DATAERR, xasprintf("header line "
-				    "too long (more than %d bytes)",
-				    MESSAGE_HEADER_LINE_MAX));
+				fail(r, EX_DATAERR,
+				    xasprintf("header line "
+				              "too long (more than %d bytes)",
+				        MESSAGE_HEADER_LINE_MAX));
 				return;
 			}
 			buf_add(&r->line, p, (size_t)(q - p));
@@ -313,7 +317,7 @@ finish(struct reader *r)
 		return;
 	if (r->pending_cr) {
 		r->pending_cr = 0;
-		eol(r, 0);	/* "." CR at the very end: the end either way */
+		eol(r, 0); /* "." CR at the very end: the end either way */
 		return;
 	}
 	if (r->in_headers) {
@@ -338,10 +342,10 @@ spool_open(const char *tmpdir, char **err, int *status)
 	fd = mkstemp(path);
 	if (fd < 0) {
 		int e = errno;
-		*status = (e == ENOSPC || e == EDQUOT) ? EX_TEMPFAIL :
-		    EX_CANTCREAT;
-		*err = xasprintf("cannot create spool file in '%s': %s", dir,
-		    strerror(e));
+		*status = (e == ENOSPC || e == EDQUOT) ? EX_TEMPFAIL
+		                                       : EX_CANTCREAT;
+		*err = xasprintf(
+		    "cannot create spool file in '%s': %s", dir, strerror(e));
 		free(path);
 		return NULL;
 	}
@@ -358,10 +362,10 @@ spool_open(const char *tmpdir, char **err, int *status)
 }
 
 int
-message_read(struct message *m, int fd, int ignore_dots, const char *tmpdir,
-    char **err)
+message_read(
+    struct message *m, int fd, int ignore_dots, const char *tmpdir, char **err)
 {
-	struct reader r = {0};
+	struct reader r = { 0 };
 	static char in[64 * 1024];
 	int status = 0;
 
@@ -379,9 +383,10 @@ message_read(struct message *m, int fd, int ignore_dots, const char *tmpdir,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			fail(&r, EX_IOERR, xasprintf("cannot read the "
-			    "message from standard input: %s",
-			    strerror(errno)));
+			fail(&r, EX_IOERR,
+			    xasprintf("cannot read the "
+			              "message from standard input: %s",
+			        strerror(errno)));
 			break;
 		}
 		if (n == 0) {
@@ -458,8 +463,8 @@ needs_quotes(const char *s)
 {
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == ' ' ||
-		    strchr("!#$%&'*+-/=?^_`{|}~", *s)))
+		        (*s >= '0' && *s <= '9') || *s == ' ' ||
+		        strchr("!#$%&'*+-/=?^_`{|}~", *s)))
 			return 1;
 	return 0;
 }
@@ -489,8 +494,9 @@ is_atext(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    strchr("!#$%&'*+-/=?^_`{|}~", s[i])))
+		        (s[i] >= 'A' && s[i] <= 'Z') ||
+		        (s[i] >= '0' && s[i] <= '9') ||
+		        strchr("!#$%&'*+-/=?^_`{|}~", s[i])))
 			return 0;
 	return 1;
 }
@@ -560,8 +566,8 @@ encode_phrase(struct buf *b, const char *s)
 				break;
 			run_end = nx + m;
 		}
-		encode_run(b, (const unsigned char *)run,
-		    (size_t)(run_end - run));
+		encode_run(
+		    b, (const unsigned char *)run, (size_t)(run_end - run));
 		p = run_end;
 	}
 }
@@ -596,10 +602,10 @@ format_from(struct buf *b, const char *fullname, const char *sender)
 static void
 format_date(char *out, size_t n)
 {
-	static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu",
-	    "Fri", "Sat"};
-	static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri",
+		"Sat" };
+	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May",
+		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	time_t now = time(NULL);
 	struct tm tm;
 	long off;
@@ -608,9 +614,9 @@ format_date(char *out, size_t n)
 	off = tm.tm_gmtoff / 60;
 	/* names by hand: strftime's %a and %b follow the locale */
 	snprintf(out, n, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
+	    labs(off) / 60, labs(off) % 60);
 }
 
 static char *
@@ -642,7 +648,7 @@ message_complete(struct message *m, const char *sender, const char *fullname,
 		for (const char *p = fullname; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
 				*err = xstrdup("invalid full name (-F): it "
-				    "contains a control character");
+				               "contains a control character");
 				return EX_DATAERR;
 			}
 	message_remove(m, "Bcc");

@@ -16,23 +16,23 @@
 #include <sys/types.h>
 
 /* Limits on the header section, which is held in memory. */
-#define MESSAGE_HEADER_MAX (1024 * 1024)	/* bytes in all header fields */
-#define MESSAGE_HEADER_LINE_MAX (64 * 1024)	/* bytes in one physical line */
+#define MESSAGE_HEADER_MAX (1024 * 1024)    /* bytes in all header fields */
+#define MESSAGE_HEADER_LINE_MAX (64 * 1024) /* bytes in one physical line */
 /* Longest line sent (RFC 5321 4.5.3.1.6); longer ones are broken. */
 #define MESSAGE_LINE_MAX 998
 
 struct header {
-	char *field;		/* "Name: value\r\n", folded lines each end CRLF */
-	size_t name_len;	/* length of "Name" */
+	char *field;     /* "Name: value\r\n", folded lines each end CRLF */
+	size_t name_len; /* length of "Name" */
 };
 
 struct message {
 	struct header *h;
 	size_t nh, ah;
 	size_t header_bytes;
-	FILE *body;		/* the spool: body lines, CRLF-terminated */
+	FILE *body; /* the spool: body lines, CRLF-terminated */
 	off_t body_len;
-	int eight_bit;		/* a byte >= 0x80 was seen */
+	int eight_bit; /* a byte >= 0x80 was seen */
 };
 
 /*
@@ -44,8 +44,8 @@ struct message {
  * lines are folded before white space where possible, and otherwise, like
  * body lines, broken with CRLF SPACE.
  */
-int message_read(struct message *m, int fd, int ignore_dots,
-    const char *tmpdir, char **err);
+int message_read(
+    struct message *m, int fd, int ignore_dots, const char *tmpdir, char **err);
 
 /* Index of the first header named name (case-insensitive) at or after from;
  * -1 if none. */

@@ -33,8 +33,8 @@ usage_error(char **err, const char *fmt, ...)
 static void
 note(struct options *o, const char *flag, const char *val, const char *why)
 {
-	strlist_push_owned(&o->notes, xasprintf("%s%s%s: %s", flag,
-	    val ? " " : "", val ? val : "", why));
+	strlist_push_owned(&o->notes,
+	    xasprintf("%s%s%s: %s", flag, val ? " " : "", val ? val : "", why));
 }
 
 /* -b<mode> */
@@ -53,8 +53,10 @@ set_mode(struct options *o, const char *v, char **err)
 		o->mode = MODE_VERIFY;
 	else if (!strcmp(v, "d") || !strcmp(v, "D") || !strcmp(v, "t") ||
 	    !strcmp(v, "h") || !strcmp(v, "H") || !strcmp(v, "a"))
-		return usage_error(err, "-b%s is not supported: mailshim "
-		    "sends mail to a relay and runs no daemon", v);
+		return usage_error(err,
+		    "-b%s is not supported: mailshim "
+		    "sends mail to a relay and runs no daemon",
+		    v);
 	else
 		return usage_error(err, "unknown mode '-b%s'", v);
 	return 0;
@@ -68,8 +70,8 @@ set_o(struct options *o, const char *v)
 		o->ignore_dots = 1;
 	else if (v[0] == 'd' && v[1])
 		o->delivery = v + 1;
-	else if (v[0] == 'e' || v[0] == 'm' || v[0] == 'M' ||
-	    v[0] == 'Q' || v[0] == 'T' || v[0] == 'L' || v[0] == 'O')
+	else if (v[0] == 'e' || v[0] == 'm' || v[0] == 'M' || v[0] == 'Q' ||
+	    v[0] == 'T' || v[0] == 'L' || v[0] == 'O')
 		note(o, "-o", v, "ignored (not a relay client's concern)");
 	else
 		note(o, "-o", v, "ignored");
@@ -86,14 +88,16 @@ takes_value(int c)
 static int
 apply(struct options *o, int c, const char *v, char **err)
 {
-	char flag[3] = {'-', (char)c, '\0'};
+	char flag[3] = { '-', (char)c, '\0' };
 
 	switch (c) {
 	case 'f':
 	case 'r':
 		if (o->sender && strcmp(o->sender, v))
-			return usage_error(err, "more than one sender given "
-			    "(-f/-r '%s')", v);
+			return usage_error(err,
+			    "more than one sender given "
+			    "(-f/-r '%s')",
+			    v);
 		o->sender = v;
 		break;
 	case 'F':
@@ -103,9 +107,12 @@ apply(struct options *o, int c, const char *v, char **err)
 		o->config = v;
 		break;
 	case 'B':
-		if (ascii_strcasecmp(v, "8BITMIME") && ascii_strcasecmp(v, "7BIT"))
-			return usage_error(err, "-B takes 7BIT or 8BITMIME, "
-			    "not '%s'", v);
+		if (ascii_strcasecmp(v, "8BITMIME") &&
+		    ascii_strcasecmp(v, "7BIT"))
+			return usage_error(err,
+			    "-B takes 7BIT or 8BITMIME, "
+			    "not '%s'",
+			    v);
 		o->body_type = v;
 		break;
 	case 'o':
@@ -113,7 +120,8 @@ apply(struct options *o, int c, const char *v, char **err)
 	case 'N':
 	case 'R':
 	case 'V':
-		note(o, flag, v, "delivery status notification request ignored");
+		note(
+		    o, flag, v, "delivery status notification request ignored");
 		break;
 	case 'X':
 		/* never a file: the vehicle of CVE-2016-10033 */
@@ -177,7 +185,7 @@ options_parse(int argc, char **argv, struct options *o, char **err)
 				if (c == 'q')
 					o->mode = MODE_QUEUE_RUN;
 				else
-					note(o, (char[]){'-', (char)c, 0},
+					note(o, (char[]){ '-', (char)c, 0 },
 					    p + 1, "ignored");
 				break;
 			}
@@ -189,7 +197,7 @@ options_parse(int argc, char **argv, struct options *o, char **err)
 				else
 					return usage_error(err,
 					    "option -%s needs a value",
-					    (char[]){(char)c, 0});
+					    (char[]){ (char)c, 0 });
 				r = apply(o, c, v, err);
 				if (r)
 					return r;
@@ -209,12 +217,12 @@ options_parse(int argc, char **argv, struct options *o, char **err)
 			case 'U':
 			case 'n':
 			case 'm':
-				note(o, (char[]){'-', (char)c, 0}, NULL,
+				note(o, (char[]){ '-', (char)c, 0 }, NULL,
 				    "ignored");
 				break;
 			default:
 				return usage_error(err, "unknown option '-%s'",
-				    (char[]){(char)c, 0});
+				    (char[]){ (char)c, 0 });
 			}
 		}
 	}

@@ -12,28 +12,28 @@
 #include "util.h"
 
 enum mode {
-	MODE_DELIVER,	/* -bm, the default: read a message and send it */
-	MODE_SMTP,	/* -bs */
-	MODE_LIST_QUEUE,	/* -bp, or called as mailq */
-	MODE_ALIASES,	/* -bi, or called as newaliases */
-	MODE_VERIFY,	/* -bv */
-	MODE_QUEUE_RUN,	/* -q */
-	MODE_VERSION,	/* --version */
-	MODE_HELP,	/* --help */
+	MODE_DELIVER,    /* -bm, the default: read a message and send it */
+	MODE_SMTP,       /* -bs */
+	MODE_LIST_QUEUE, /* -bp, or called as mailq */
+	MODE_ALIASES,    /* -bi, or called as newaliases */
+	MODE_VERIFY,     /* -bv */
+	MODE_QUEUE_RUN,  /* -q */
+	MODE_VERSION,    /* --version */
+	MODE_HELP,       /* --help */
 };
 
 struct options {
 	enum mode mode;
-	int extract;		/* -t: recipients from the headers too */
-	int ignore_dots;	/* -i, -oi: a lone "." does not end input */
-	int verbose;		/* -v, repeatable */
-	const char *sender;	/* -f / -r, as given */
-	const char *fullname;	/* -F */
-	const char *config;	/* -C */
-	const char *body_type;	/* -B: 7BIT or 8BITMIME */
-	const char *delivery;	/* -od<x>: "i", "b", "q" ... */
-	struct strlist recipients;	/* arguments after the flags */
-	struct strlist notes;	/* accepted-and-ignored flags, for -v */
+	int extract;               /* -t: recipients from the headers too */
+	int ignore_dots;           /* -i, -oi: a lone "." does not end input */
+	int verbose;               /* -v, repeatable */
+	const char *sender;        /* -f / -r, as given */
+	const char *fullname;      /* -F */
+	const char *config;        /* -C */
+	const char *body_type;     /* -B: 7BIT or 8BITMIME */
+	const char *delivery;      /* -od<x>: "i", "b", "q" ... */
+	struct strlist recipients; /* arguments after the flags */
+	struct strlist notes;      /* accepted-and-ignored flags, for -v */
 };
 
 /*

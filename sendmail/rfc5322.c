@@ -29,41 +29,41 @@
  * The longest address accepted: an RFC 5322 line.  RFC 5321 limits are
  * tighter (a 256-byte path), but enforcing those is the server's call.
  */
-#define ADDR_MAX	998
+#define ADDR_MAX 998
 /* how much of the input an error message quotes */
-#define QUOTE_MAX	200
+#define QUOTE_MAX 200
 /* how much of an atom an error message names */
-#define ATOM_MAX	40
+#define ATOM_MAX 40
 
 /* Token types: specials are their own character. */
 enum {
 	T_END = 0,
 	T_ATOM = 256,
-	T_QSTR,		/* quoted string, quotes included in the span */
-	T_DLIT		/* domain literal, brackets included in the span */
+	T_QSTR, /* quoted string, quotes included in the span */
+	T_DLIT  /* domain literal, brackets included in the span */
 };
 
 /* Where a mailbox is being parsed: decides what a group or "<>" means. */
 enum mode {
-	M_LIST,		/* top level of an address list: groups allowed */
-	M_GROUP,	/* inside a group: no nested groups */
-	M_MAILBOX	/* rfc5322_parse_mailbox(): one mailbox, "<>" allowed */
+	M_LIST,   /* top level of an address list: groups allowed */
+	M_GROUP,  /* inside a group: no nested groups */
+	M_MAILBOX /* rfc5322_parse_mailbox(): one mailbox, "<>" allowed */
 };
 
 struct tok {
 	int type;
-	size_t off;	/* raw span in the input */
+	size_t off; /* raw span in the input */
 	size_t len;
 };
 
 struct parser {
 	const char *s;
 	size_t len;
-	struct tok *tok;	/* always ends with a T_END token */
+	struct tok *tok; /* always ends with a T_END token */
 	size_t ntok, alloc;
-	size_t i;		/* the next token */
-	size_t elem;		/* start of the element being parsed */
-	const char *why;	/* the problem, once one is found */
+	size_t i;        /* the next token */
+	size_t elem;     /* start of the element being parsed */
+	const char *why; /* the problem, once one is found */
 	char whybuf[96];
 };
 
@@ -110,8 +110,8 @@ describe(const struct parser *p, const struct tok *t, char *dst, size_t n)
 		break;
 	case T_ATOM:
 		snprintf(dst, n, "'%.*s%s'",
-		    (int)(t->len > ATOM_MAX ? ATOM_MAX : t->len),
-		    p->s + t->off, t->len > ATOM_MAX ? "..." : "");
+		    (int)(t->len > ATOM_MAX ? ATOM_MAX : t->len), p->s + t->off,
+		    t->len > ATOM_MAX ? "..." : "");
 		break;
 	case T_QSTR:
 		snprintf(dst, n, "quoted string");
@@ -135,8 +135,7 @@ unexpected(struct parser *p, const char *where)
 	if (t->type == '>')
 		return fail(p, "unbalanced '>'");
 	describe(p, t, what, sizeof(what));
-	snprintf(p->whybuf, sizeof(p->whybuf), "unexpected %s%s", what,
-	    where);
+	snprintf(p->whybuf, sizeof(p->whybuf), "unexpected %s%s", what, where);
 	return fail(p, p->whybuf);
 }
 
@@ -316,8 +315,8 @@ lex(struct parser *p)
 				p->elem = i + 1;
 			i++;
 		} else {
-			snprintf(p->whybuf, sizeof(p->whybuf),
-			    "unexpected '%c'", c);
+			snprintf(
+			    p->whybuf, sizeof(p->whybuf), "unexpected '%c'", c);
 			return fail(p, p->whybuf);
 		}
 	}
@@ -531,7 +530,7 @@ skip_route(struct parser *p)
 		p->i++;
 		r = 0;
 	} else if (peek(p) == '>')
-		fail(p, "empty local part");	/* "<@x>" */
+		fail(p, "empty local part"); /* "<@x>" */
 	else
 		unexpected(p, " in source route");
 out:
@@ -543,7 +542,7 @@ out:
 static int
 parse_angle(struct parser *p, enum mode mode, struct buf *out)
 {
-	p->i++;		/* the '<' */
+	p->i++; /* the '<' */
 	if (peek(p) == '>') {
 		/* "<>" is the null sender, which only a sender can be */
 		if (mode != M_MAILBOX)
@@ -578,7 +577,7 @@ finish(struct parser *p, struct buf *b, enum mode mode, struct strlist *out)
 		return 0;
 	}
 	if (b->len == 2 && b->s[0] == '"')
-		return fail(p, "empty address");	/* a lone "" */
+		return fail(p, "empty address"); /* a lone "" */
 	/*
 	 * The grammar keeps out most of what this rejects, but a quoted
 	 * local part can still carry '<', '>' or a TAB.  Checking every
@@ -614,8 +613,8 @@ parse_address(struct parser *p, enum mode mode, struct strlist *out)
 			p->i = j + 1;
 			return parse_group(p, out);
 		}
-		return fail(p, mode == M_GROUP ? "nested group" :
-		    "expected one address");
+		return fail(p,
+		    mode == M_GROUP ? "nested group" : "expected one address");
 	}
 	buf_init(&b);
 	if (p->tok[j].type == '<') {
@@ -687,9 +686,11 @@ error_message(const struct parser *p)
 	size_t i = p->elem, end = p->len;
 
 	/* skip the white space (and folds) after the comma */
-	while (i < end && (is_wsp(s[i]) || (s[i] == '\n' && i + 1 < end &&
-	    is_wsp(s[i + 1])) || (s[i] == '\r' && i + 2 < end &&
-	    s[i + 1] == '\n' && is_wsp(s[i + 2]))))
+	while (i < end &&
+	    (is_wsp(s[i]) ||
+	        (s[i] == '\n' && i + 1 < end && is_wsp(s[i + 1])) ||
+	        (s[i] == '\r' && i + 2 < end && s[i + 1] == '\n' &&
+	            is_wsp(s[i + 2]))))
 		i++;
 	if (end - i > QUOTE_MAX) {
 		end = i + QUOTE_MAX;
@@ -729,8 +730,7 @@ prepare(struct parser *p, const char *s, size_t len)
 }
 
 int
-rfc5322_parse_list(const char *s, size_t len, struct strlist *out,
-    char **err)
+rfc5322_parse_list(const char *s, size_t len, struct strlist *out, char **err)
 {
 	struct parser p;
 	struct strlist tmp = STRLIST_INIT;
@@ -763,7 +763,7 @@ rfc5322_parse_mailbox(const char *s, char **addr, char **err)
 	if (r == 0) {
 		if (peek(&p) == T_END ||
 		    (p.ntok == 2 && p.tok[0].type == T_QSTR &&
-		    p.tok[0].len == 2)) {
+		        p.tok[0].len == 2)) {
 			/* "", '""' and white space: the null sender */
 			strlist_push(&tmp, "");
 			p.i = p.ntok - 1;

@@ -34,8 +34,8 @@
  * characters shown as \r, \n, \x01...).  On error, out keeps what it held
  * before the call.
  */
-int rfc5322_parse_list(const char *s, size_t len, struct strlist *out,
-    char **err);
+int rfc5322_parse_list(
+    const char *s, size_t len, struct strlist *out, char **err);
 
 /*
  * Parse a single mailbox, as given to -f or -r: "addr", "<addr>",

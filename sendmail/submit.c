@@ -23,20 +23,20 @@
 struct submit_session {
 	CURL *curl;
 	const struct account *acct;
-	char *user;		/* SASL user name, with #mail_type */
+	char *user; /* SASL user name, with #mail_type */
 	char *url;
 	int verbose;
-	int sent;		/* messages sent on this session so far */
+	int sent; /* messages sent on this session so far */
 	char errbuf[CURL_ERROR_SIZE];
 
 	/* the dialogue, as seen by the callbacks */
-	char cmd[16];		/* verb of the command the next reply answers */
-	char *rcpt;		/* the address of the last RCPT TO */
-	int in_auth;		/* client lines are credentials */
+	char cmd[16]; /* verb of the command the next reply answers */
+	char *rcpt;   /* the address of the last RCPT TO */
+	int in_auth;  /* client lines are credentials */
 	int starttls_done;
-	int replies;		/* complete replies in this attempt */
-	int auth_offered;	/* EHLO offered our mechanism */
-	struct buf reply;	/* reply being assembled */
+	int replies;      /* complete replies in this attempt */
+	int auth_offered; /* EHLO offered our mechanism */
+	struct buf reply; /* reply being assembled */
 
 	/* the first failure of the transaction */
 	int fail_code;
@@ -44,7 +44,7 @@ struct submit_session {
 	char *fail_rcpt;
 	struct buf fail_text;
 
-	char *abort_msg;	/* we stopped the transfer, and why */
+	char *abort_msg; /* we stopped the transfer, and why */
 	int read_error;
 	struct message_cursor cur;
 };
@@ -52,8 +52,7 @@ struct submit_session {
 static const char *
 tls_name(enum tls_mode t)
 {
-	return t == TLS_IMPLICIT ? "tls" : t == TLS_NONE ? "none" :
-	    "starttls";
+	return t == TLS_IMPLICIT ? "tls" : t == TLS_NONE ? "none" : "starttls";
 }
 
 static const char *
@@ -89,11 +88,11 @@ command_sent(struct submit_session *s, const char *p, size_t n)
 
 	n = trim_eol(p, n);
 	if (s->in_auth)
-		return;		/* a SASL response, not a command */
+		return; /* a SASL response, not a command */
 	for (; i < n && p[i] != ' ' && p[i] != ':' && k < sizeof(s->cmd) - 1;
-	    i++)
-		s->cmd[k++] = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 32 :
-		    p[i]);
+	     i++)
+		s->cmd[k++] = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 32
+		                                                : p[i]);
 	s->cmd[k] = '\0';
 	if (!strcmp(s->cmd, "AUTH"))
 		s->in_auth = 1;
@@ -103,11 +102,11 @@ command_sent(struct submit_session *s, const char *p, size_t n)
 		s->auth_offered = 0;
 	if (!strcmp(s->cmd, "RCPT")) {
 		const char *lt = memchr(p, '<', n);
-		const char *gt = lt ? memchr(lt, '>', n - (size_t)(lt - p)) :
-		    NULL;
+		const char *gt = lt ? memchr(lt, '>', n - (size_t)(lt - p))
+		                    : NULL;
 		free(s->rcpt);
-		s->rcpt = (lt && gt) ? xstrndup(lt + 1, (size_t)(gt - lt - 1)) :
-		    NULL;
+		s->rcpt = (lt && gt) ? xstrndup(lt + 1, (size_t)(gt - lt - 1))
+		                     : NULL;
 	}
 }
 
@@ -146,11 +145,11 @@ auth_missing(struct submit_session *s)
 	if (a->auth == AUTH_NONE || s->auth_offered)
 		return 0;
 	if (a->tls == TLS_STARTTLS && !s->starttls_done)
-		return 0;	/* the EHLO that counts comes after STARTTLS */
+		return 0; /* the EHLO that counts comes after STARTTLS */
 	s->abort_msg = xasprintf("relay %s:%u does not offer AUTH %s%s; "
-	    "not sending without authentication", a->host, a->port,
-	    mech_name(a->auth), a->tls == TLS_NONE ?
-	    " over a connection without TLS" : "");
+	                         "not sending without authentication",
+	    a->host, a->port, mech_name(a->auth),
+	    a->tls == TLS_NONE ? " over a connection without TLS" : "");
 	return 1;
 }
 
@@ -190,7 +189,7 @@ on_reply_line(char *p, size_t size, size_t nmemb, void *userdata)
 
 	if (n < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' ||
 	    p[2] < '0' || p[2] > '9')
-		return total;	/* not an SMTP reply line; nothing to learn */
+		return total; /* not an SMTP reply line; nothing to learn */
 	code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
 	if (!strcmp(s->cmd, "EHLO") && n > 4)
 		capability(s, p + 4, n - 4);
@@ -201,7 +200,7 @@ on_reply_line(char *p, size_t size, size_t nmemb, void *userdata)
 	if (n == 3 || p[3] != '-') {
 		reply_done(s, code);
 		if (s->abort_msg)
-			return 0;	/* makes libcurl stop: CURLE_WRITE_ERROR */
+			return 0; /* makes libcurl stop: CURLE_WRITE_ERROR */
 	}
 	return total;
 }
@@ -218,11 +217,12 @@ on_debug(CURL *c, curl_infotype type, char *p, size_t n, void *userdata)
 		command_sent(s, p, n);
 		secret |= s->in_auth;
 		if (s->verbose && secret)
-			fprintf(stderr, "--> %s\n", strncmp(p, "AUTH ", 5) ?
-			    "(credentials hidden)" :
-			    !ascii_strncasecmp(p + 5, "LOGIN", 5) &&
-			    trim_eol(p, n) == 10 ? "AUTH LOGIN" :
-			    "AUTH (credentials hidden)");
+			fprintf(stderr, "--> %s\n",
+			    strncmp(p, "AUTH ", 5) ? "(credentials hidden)"
+			        : !ascii_strncasecmp(p + 5, "LOGIN", 5) &&
+			            trim_eol(p, n) == 10
+			        ? "AUTH LOGIN"
+			        : "AUTH (credentials hidden)");
 		else if (s->verbose)
 			fprintf(stderr, "--> %.*s\n", (int)trim_eol(p, n), p);
 	} else if (s->verbose && type == CURLINFO_HEADER_IN) {
@@ -265,7 +265,7 @@ setup(struct submit_session *s, const char *helo)
 #define SET(opt, val) fail |= curl_easy_setopt(c, opt, val) != CURLE_OK
 	SET(CURLOPT_URL, s->url);
 	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	SET(CURLOPT_PROXY, "");	/* no proxy from the environment */
+	SET(CURLOPT_PROXY, ""); /* no proxy from the environment */
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_ERRORBUFFER, s->errbuf);
 	SET(CURLOPT_CONNECTTIMEOUT, a->timeout);
@@ -281,7 +281,8 @@ setup(struct submit_session *s, const char *helo)
 	SET(CURLOPT_HEADERDATA, s);
 	SET(CURLOPT_DEBUGFUNCTION, on_debug);
 	SET(CURLOPT_DEBUGDATA, s);
-	SET(CURLOPT_VERBOSE, 1L);	/* feeds on_debug, which prints only under -v */
+	SET(CURLOPT_VERBOSE,
+	    1L); /* feeds on_debug, which prints only under -v */
 
 	if (a->tls != TLS_NONE) {
 		SET(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
@@ -295,8 +296,8 @@ setup(struct submit_session *s, const char *helo)
 		s->user = account_sasl_user(a);
 		SET(CURLOPT_USERNAME, s->user);
 		SET(CURLOPT_PASSWORD, a->password);
-		SET(CURLOPT_LOGIN_OPTIONS, a->auth == AUTH_LOGIN ?
-		    "AUTH=LOGIN" : "AUTH=PLAIN");
+		SET(CURLOPT_LOGIN_OPTIONS,
+		    a->auth == AUTH_LOGIN ? "AUTH=LOGIN" : "AUTH=PLAIN");
 		SET(CURLOPT_SASL_IR, 1L);
 	}
 #undef SET
@@ -304,8 +305,8 @@ setup(struct submit_session *s, const char *helo)
 }
 
 struct submit_session *
-submit_open(const struct account *acct, const char *helo, int verbose,
-    char **err)
+submit_open(
+    const struct account *acct, const char *helo, int verbose, char **err)
 {
 	static int initialised;
 	struct submit_session *s;
@@ -324,9 +325,11 @@ submit_open(const struct account *acct, const char *helo, int verbose,
 	buf_init(&s->fail_text);
 	s->curl = curl_easy_init();
 	if (!s->curl || setup(s, helo)) {
-		*err = xasprintf("cannot set up libcurl for relay %s "
+		*err = xasprintf(
+		    "cannot set up libcurl for relay %s "
 		    "(libcurl %s lacks smtp, smtps or an option mailshim "
-		    "needs)", acct->host, curl_version_info(CURLVERSION_NOW)->version);
+		    "needs)",
+		    acct->host, curl_version_info(CURLVERSION_NOW)->version);
 		submit_close(s);
 		return NULL;
 	}
@@ -367,31 +370,36 @@ classify_reply(struct submit_session *s, struct submit_result *res)
 
 	if (!strcmp(s->fail_cmd, "RCPT"))
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_RCPT, s->fail_code,
-		    xasprintf("relay %s recipient <%s>: %s", temp ?
-		    "deferred" : "refused", s->fail_rcpt ? s->fail_rcpt : "?",
-		    t));
+		    xasprintf("relay %s recipient <%s>: %s",
+		        temp ? "deferred" : "refused",
+		        s->fail_rcpt ? s->fail_rcpt : "?", t));
 	else if (!strcmp(s->fail_cmd, "MAIL"))
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
-		    s->fail_code, xasprintf("relay %s the sender: %s", temp ?
-		    "deferred" : "refused", t));
+		    s->fail_code,
+		    xasprintf("relay %s the sender: %s",
+		        temp ? "deferred" : "refused", t));
 	else if (!strcmp(s->fail_cmd, "AUTH"))
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_AUTH, s->fail_code,
 		    xasprintf("relay refused authentication as '%s' "
-		    "(AUTH %s): %s", s->user, mech_name(s->acct->auth), t));
+		              "(AUTH %s): %s",
+		        s->user, mech_name(s->acct->auth), t));
 	else if (!strcmp(s->fail_cmd, "DATA-END") ||
 	    !strcmp(s->fail_cmd, "DATA"))
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
-		    s->fail_code, xasprintf("relay %s the message: %s", temp ?
-		    "deferred" : "refused", t));
+		    s->fail_code,
+		    xasprintf("relay %s the message: %s",
+		        temp ? "deferred" : "refused", t));
 	else if (!s->fail_cmd[0])
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
-		    s->fail_code, xasprintf("relay %s:%u %s the connection: "
-		    "%s", s->acct->host, s->acct->port, temp ? "deferred" :
-		    "refused", t));
+		    s->fail_code,
+		    xasprintf("relay %s:%u %s the connection: "
+		              "%s",
+		        s->acct->host, s->acct->port,
+		        temp ? "deferred" : "refused", t));
 	else
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
-		    s->fail_code, xasprintf("relay answered %s with: %s",
-		    s->fail_cmd, t));
+		    s->fail_code,
+		    xasprintf("relay answered %s with: %s", s->fail_cmd, t));
 }
 
 static void
@@ -406,8 +414,9 @@ classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
 		return;
 	}
 	if (s->read_error) {
-		result(res, SUBMIT_IOERR, 0, xstrdup("cannot read the spooled "
-		    "message back"));
+		result(res, SUBMIT_IOERR, 0,
+		    xstrdup("cannot read the spooled "
+		            "message back"));
 		return;
 	}
 	if (s->fail_code) {
@@ -416,41 +425,58 @@ classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
 	}
 	switch (rc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
-		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("cannot resolve "
-		    "relay host '%s': %s", a->host, e));
+		result(res, SUBMIT_TEMPFAIL, 0,
+		    xasprintf("cannot resolve "
+		              "relay host '%s': %s",
+		        a->host, e));
 		break;
 	case CURLE_COULDNT_CONNECT:
-		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("cannot connect to "
-		    "relay %s:%u: %s", a->host, a->port, e));
+		result(res, SUBMIT_TEMPFAIL, 0,
+		    xasprintf("cannot connect to "
+		              "relay %s:%u: %s",
+		        a->host, a->port, e));
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
-		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("relay %s:%u timed "
-		    "out: %s", a->host, a->port, e));
+		result(res, SUBMIT_TEMPFAIL, 0,
+		    xasprintf("relay %s:%u timed "
+		              "out: %s",
+		        a->host, a->port, e));
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
-		result(res, SUBMIT_CONFIG, 0, xasprintf("TLS certificate of "
-		    "relay %s:%u not verified: %s (check host and ca_file)",
-		    a->host, a->port, e));
+		result(res, SUBMIT_CONFIG, 0,
+		    xasprintf(
+		        "TLS certificate of "
+		        "relay %s:%u not verified: %s (check host and ca_file)",
+		        a->host, a->port, e));
 		break;
 	case CURLE_SSL_CACERT_BADFILE:
-		result(res, SUBMIT_CONFIG, 0, xasprintf("cannot load CA "
-		    "certificates from '%s': %s", a->ca_file ? a->ca_file :
-		    "the system store", e));
+		result(res, SUBMIT_CONFIG, 0,
+		    xasprintf("cannot load CA "
+		              "certificates from '%s': %s",
+		        a->ca_file ? a->ca_file : "the system store", e));
 		break;
 	case CURLE_USE_SSL_FAILED:
-		result(res, SUBMIT_CONFIG, 0, xasprintf("relay %s:%u does not "
-		    "offer STARTTLS; not sending in clear text (tls = %s)",
-		    a->host, a->port, tls_name(a->tls)));
+		result(res, SUBMIT_CONFIG, 0,
+		    xasprintf(
+		        "relay %s:%u does not "
+		        "offer STARTTLS; not sending in clear text (tls = %s)",
+		        a->host, a->port, tls_name(a->tls)));
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
-		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("TLS handshake with "
-		    "relay %s:%u failed: %s%s", a->host, a->port, e,
-		    a->tls == TLS_IMPLICIT ? " (is this an implicit-TLS port? "
-		    "use tls = starttls for ports 25 and 587)" : ""));
+		result(res, SUBMIT_TEMPFAIL, 0,
+		    xasprintf("TLS handshake with "
+		              "relay %s:%u failed: %s%s",
+		        a->host, a->port, e,
+		        a->tls == TLS_IMPLICIT
+		            ? " (is this an implicit-TLS port? "
+		              "use tls = starttls for ports 25 and 587)"
+		            : ""));
 		break;
 	case CURLE_LOGIN_DENIED:
-		result(res, SUBMIT_AUTH, 0, xasprintf("relay refused "
-		    "authentication as '%s': %s", s->user ? s->user : "", e));
+		result(res, SUBMIT_AUTH, 0,
+		    xasprintf("relay refused "
+		              "authentication as '%s': %s",
+		        s->user ? s->user : "", e));
 		break;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_FAILED_INIT:
@@ -459,8 +485,10 @@ classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
 		break;
 	default:
 		/* lost connection and the like: nothing refused the mail */
-		result(res, SUBMIT_TEMPFAIL, 0, xasprintf("connection to relay "
-		    "%s:%u failed: %s", a->host, a->port, e));
+		result(res, SUBMIT_TEMPFAIL, 0,
+		    xasprintf("connection to relay "
+		              "%s:%u failed: %s",
+		        a->host, a->port, e));
 		break;
 	}
 }
@@ -486,7 +514,8 @@ submit_send(struct submit_session *s, const char *sender,
 		struct curl_slist *l = curl_slist_append(list, r);
 		free(r);
 		if (!l) {
-			result(res, SUBMIT_SOFTWARE, 0, xstrdup("out of memory"));
+			result(
+			    res, SUBMIT_SOFTWARE, 0, xstrdup("out of memory"));
 			goto out;
 		}
 		list = l;

@@ -20,19 +20,19 @@
 
 enum submit_status {
 	SUBMIT_OK = 0,
-	SUBMIT_TEMPFAIL,	/* try later: connection, timeout, any 4xx */
-	SUBMIT_AUTH,		/* the relay refused the credentials (5xx) */
-	SUBMIT_RCPT,		/* the relay refused a recipient (5xx) */
-	SUBMIT_REFUSED,		/* any other 5xx */
-	SUBMIT_CONFIG,		/* TLS not verified, STARTTLS or AUTH missing */
-	SUBMIT_IOERR,		/* the spool could not be read */
-	SUBMIT_SOFTWARE,	/* libcurl could not be set up */
+	SUBMIT_TEMPFAIL, /* try later: connection, timeout, any 4xx */
+	SUBMIT_AUTH,     /* the relay refused the credentials (5xx) */
+	SUBMIT_RCPT,     /* the relay refused a recipient (5xx) */
+	SUBMIT_REFUSED,  /* any other 5xx */
+	SUBMIT_CONFIG,   /* TLS not verified, STARTTLS or AUTH missing */
+	SUBMIT_IOERR,    /* the spool could not be read */
+	SUBMIT_SOFTWARE, /* libcurl could not be set up */
 };
 
 struct submit_result {
 	enum submit_status status;
-	int code;		/* the relay's failure reply code, or 0 */
-	char *message;		/* one line, allocated; NULL on success */
+	int code;      /* the relay's failure reply code, or 0 */
+	char *message; /* one line, allocated; NULL on success */
 };
 
 struct submit_session;
@@ -42,16 +42,15 @@ struct submit_session;
  * name; verbose > 0 prints the dialogue, credentials hidden, on stderr.
  * NULL with *err set if libcurl cannot be initialised.
  */
-struct submit_session *submit_open(const struct account *acct,
-    const char *helo, int verbose, char **err);
+struct submit_session *submit_open(
+    const struct account *acct, const char *helo, int verbose, char **err);
 
 /*
  * Send one message: envelope sender ("" for <>), recipients (at least one),
  * and the message itself.  Fills res; release it with submit_result_release.
  */
 void submit_send(struct submit_session *s, const char *sender,
-    const struct strlist *rcpts, struct message *m,
-    struct submit_result *res);
+    const struct strlist *rcpts, struct message *m, struct submit_result *res);
 
 void submit_close(struct submit_session *s);
 void submit_result_release(struct submit_result *res);

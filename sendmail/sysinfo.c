@@ -36,7 +36,7 @@ char *
 sysinfo_fqdn(void)
 {
 	char host[256];
-	struct addrinfo hints = {0}, *res = NULL;
+	struct addrinfo hints = { 0 }, *res = NULL;
 	char *out;
 
 	if (gethostname(host, sizeof(host)) || !host[0])

@@ -34,7 +34,10 @@ struct buf {
 	size_t len;
 	size_t alloc;
 };
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                               \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 void buf_init(struct buf *b);
 void buf_add(struct buf *b, const void *data, size_t n);
 void buf_addstr(struct buf *b, const char *s);
@@ -51,7 +54,10 @@ struct strlist {
 	size_t n;
 	size_t alloc;
 };
-#define STRLIST_INIT {NULL, 0, 0}
+#define STRLIST_INIT                                                           \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 void strlist_push(struct strlist *l, const char *s);
 /* take ownership of s (which must come from malloc) */
 void strlist_push_owned(struct strlist *l, char *s);

@@ -19,7 +19,7 @@
 #include "tap.h"
 
 static char *tmpdir;
-static struct strlist made;	/* files to remove at the end */
+static struct strlist made; /* files to remove at the end */
 
 /* Write len bytes to tmpdir/name and return the path (owned by made). */
 static const char *
@@ -30,8 +30,8 @@ put_bytes(const char *name, const char *text, size_t len)
 
 	if (!(f = fopen(path, "w")) || fwrite(text, 1, len, f) != len ||
 	    fclose(f) != 0) {
-		printf("Bail out! cannot write %s: %s\n", path,
-		    strerror(errno));
+		printf(
+		    "Bail out! cannot write %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
 	for (size_t i = 0; i < made.n; i++)
@@ -109,30 +109,30 @@ field(const struct config *cfg, const struct account *a, const char *f)
 	return xasprintf("(no field %s)", f);
 }
 
-#define FULL \
-	"; mailshim test configuration\n" \
-	"# two comment styles\n" \
-	"[MailShim]\n" \
-	"Account = Backup\n" \
-	"local_domain = example.org\n" \
-	"aliases = /etc/mail/aliases\n" \
-	"\n" \
-	"[relay]\n" \
-	"host = smtp.example.com ; an inline comment is fine here\n" \
-	"port = 0587\n" \
-	"tls = STARTTLS\n" \
-	"auth = login\n" \
-	"username = bob\n" \
-	"password = \"pa#ss;word\"\n" \
-	"mail_type = Normal\n" \
-	"from = bob@example.com\n" \
-	"helo = client.example.com\n" \
-	"ca_file = /etc/ssl/ca.pem\n" \
-	"tls_verify = off\n" \
-	"timeout = 30\n" \
-	"\n" \
-	"  [ Backup ]\n" \
-	"  HOST   =   [::1]\n" \
+#define FULL                                                                   \
+	"; mailshim test configuration\n"                                      \
+	"# two comment styles\n"                                               \
+	"[MailShim]\n"                                                         \
+	"Account = Backup\n"                                                   \
+	"local_domain = example.org\n"                                         \
+	"aliases = /etc/mail/aliases\n"                                        \
+	"\n"                                                                   \
+	"[relay]\n"                                                            \
+	"host = smtp.example.com ; an inline comment is fine here\n"           \
+	"port = 0587\n"                                                        \
+	"tls = STARTTLS\n"                                                     \
+	"auth = login\n"                                                       \
+	"username = bob\n"                                                     \
+	"password = \"pa#ss;word\"\n"                                          \
+	"mail_type = Normal\n"                                                 \
+	"from = bob@example.com\n"                                             \
+	"helo = client.example.com\n"                                          \
+	"ca_file = /etc/ssl/ca.pem\n"                                          \
+	"tls_verify = off\n"                                                   \
+	"timeout = 30\n"                                                       \
+	"\n"                                                                   \
+	"  [ Backup ]\n"                                                       \
+	"  HOST   =   [::1]\n"                                                 \
 	"TLS = tls\n"
 
 #define MIN "[relay]\nhost = smtp.example.com\n"
@@ -140,7 +140,7 @@ field(const struct config *cfg, const struct account *a, const char *f)
 
 static const struct value_case {
 	const char *ini;
-	const char *account;	/* NULL: the default one */
+	const char *account; /* NULL: the default one */
 	const char *field;
 	const char *want;
 } value_cases[] = {
@@ -211,8 +211,7 @@ static const struct value_case {
 	{ NHN "mail_type = ad\n", NULL, "mail_type", "ad" },
 	{ NHN "host = relay.example.net\nport = 2587\n", NULL, "host",
 	    "relay.example.net" },
-	{ NHN "host = relay.example.net\nport = 2587\n", NULL, "port",
-	    "2587" },
+	{ NHN "host = relay.example.net\nport = 2587\n", NULL, "port", "2587" },
 	{ NHN "tls = tls\n", NULL, "port", "465" },
 	{ NHN "auth = login\n", NULL, "auth", "login" },
 	{ "[nhn]\nPROVIDER = NHNCloud\nauth = none\n", NULL, "auth", "none" },
@@ -221,16 +220,15 @@ static const struct value_case {
 	    "it#s;x" },
 	{ MIN "password = \" sp ace \" ; a comment\nusername = u\n", NULL,
 	    "password", " sp ace " },
-	{ MIN "password = a=b\"c\nusername = u\n", NULL, "password",
-	    "a=b\"c" },
+	{ MIN "password = a=b\"c\nusername = u\n", NULL, "password", "a=b\"c" },
 	/* CRLF line ends */
 	{ "[relay]\r\nhost = crlf.example.com\r\nport = 25\r\n", NULL, "port",
 	    "25" },
 	{ "[relay]\r\nhost = crlf.example.com\r\nport = 25\r\n", NULL, "host",
 	    "crlf.example.com" },
 	/* several accounts with a default; names are case-insensitive */
-	{ "[mailshim]\naccount = TWO\n[one]\nhost = a\n[two]\nhost = b\n",
-	    NULL, "host", "b" },
+	{ "[mailshim]\naccount = TWO\n[one]\nhost = a\n[two]\nhost = b\n", NULL,
+	    "host", "b" },
 	{ "[mailshim]\naccount = TWO\n[one]\nhost = a\n[two]\nhost = b\n",
 	    "One", "host", "a" },
 };
@@ -239,7 +237,7 @@ static void
 test_values(void)
 {
 	for (size_t i = 0; i < sizeof(value_cases) / sizeof(value_cases[0]);
-	    i++) {
+	     i++) {
 		const struct value_case *c = &value_cases[i];
 		struct config cfg;
 		const struct account *a;
@@ -271,64 +269,87 @@ test_values(void)
 
 static const struct error_case {
 	const char *ini;
-	const char *want;	/* the message after the path */
+	const char *want; /* the message after the path */
 } error_cases[] = {
 	{ "[relay]\nhots = x\n", ":2: unknown key 'hots' in [relay]" },
 	{ "[mailshim]\nhost = x\n[r]\nhost = y\n",
 	    ":2: unknown key 'host' in [mailshim]" },
 	{ "[relay]\nport = 25\n[mailshim]\naccount = relay\n",
 	    ":1: [relay] needs 'host' (or 'provider')" },
-	{ MIN "\n\n\n\nport = 587x\n", ":7: bad value for 'port' in [relay]: "
+	{ MIN "\n\n\n\nport = 587x\n",
+	    ":7: bad value for 'port' in [relay]: "
 	    "expected a number from 1 to 65535 (got '587x')" },
-	{ MIN "port = -1\n", ":3: bad value for 'port' in [relay]: "
+	{ MIN "port = -1\n",
+	    ":3: bad value for 'port' in [relay]: "
 	    "expected a number from 1 to 65535 (got '-1')" },
-	{ MIN "port = 0\n", ":3: bad value for 'port' in [relay]: "
+	{ MIN "port = 0\n",
+	    ":3: bad value for 'port' in [relay]: "
 	    "expected a number from 1 to 65535 (got '0')" },
-	{ MIN "port = 70000\n", ":3: bad value for 'port' in [relay]: "
+	{ MIN "port = 70000\n",
+	    ":3: bad value for 'port' in [relay]: "
 	    "expected a number from 1 to 65535 (got '70000')" },
-	{ MIN "port = 0x19\n", ":3: bad value for 'port' in [relay]: "
+	{ MIN "port = 0x19\n",
+	    ":3: bad value for 'port' in [relay]: "
 	    "expected a number from 1 to 65535 (got '0x19')" },
-	{ MIN "port = 99999999999999999999999\n", ":3: bad value for 'port' "
+	{ MIN "port = 99999999999999999999999\n",
+	    ":3: bad value for 'port' "
 	    "in [relay]: expected a number from 1 to 65535 "
 	    "(got '99999999999999999999999')" },
-	{ MIN "timeout = 0\n", ":3: bad value for 'timeout' in [relay]: "
+	{ MIN "timeout = 0\n",
+	    ":3: bad value for 'timeout' in [relay]: "
 	    "expected a number of seconds from 1 to 3600 (got '0')" },
-	{ MIN "timeout = 3601\n", ":3: bad value for 'timeout' in [relay]: "
+	{ MIN "timeout = 3601\n",
+	    ":3: bad value for 'timeout' in [relay]: "
 	    "expected a number of seconds from 1 to 3600 (got '3601')" },
-	{ MIN "tls_verify = maybe\n", ":3: bad value for 'tls_verify' in "
+	{ MIN "tls_verify = maybe\n",
+	    ":3: bad value for 'tls_verify' in "
 	    "[relay]: expected yes or no (got 'maybe')" },
-	{ MIN "tls_verify = yess\n", ":3: bad value for 'tls_verify' in "
+	{ MIN "tls_verify = yess\n",
+	    ":3: bad value for 'tls_verify' in "
 	    "[relay]: expected yes or no (got 'yess')" },
-	{ MIN "tls = ssl\n", ":3: bad value for 'tls' in [relay]: "
+	{ MIN "tls = ssl\n",
+	    ":3: bad value for 'tls' in [relay]: "
 	    "expected starttls, tls or none (got 'ssl')" },
-	{ MIN "auth = cram-md5\n", ":3: bad value for 'auth' in [relay]: "
+	{ MIN "auth = cram-md5\n",
+	    ":3: bad value for 'auth' in [relay]: "
 	    "expected plain, login or none (got 'cram-md5')" },
-	{ MIN "username = u\npassword = p\nmail_type = x\n", ":5: bad value "
+	{ MIN "username = u\npassword = p\nmail_type = x\n",
+	    ":5: bad value "
 	    "for 'mail_type' in [relay]: expected normal, auth or ad "
 	    "(got 'x')" },
-	{ "[relay]\nprovider = gmail\n", ":2: bad value for 'provider' in "
+	{ "[relay]\nprovider = gmail\n",
+	    ":2: bad value for 'provider' in "
 	    "[relay]: expected nhncloud (got 'gmail')" },
-	{ "[relay]\nhost = smtp.example.com/x\n", ":2: bad value for 'host' "
+	{ "[relay]\nhost = smtp.example.com/x\n",
+	    ":2: bad value for 'host' "
 	    "in [relay]: expected a host name or an IP address "
 	    "(got 'smtp.example.com/x')" },
-	{ "[relay]\nhost = user@smtp\n", ":2: bad value for 'host' in "
+	{ "[relay]\nhost = user@smtp\n",
+	    ":2: bad value for 'host' in "
 	    "[relay]: expected a host name or an IP address "
 	    "(got 'user@smtp')" },
-	{ "[relay]\nhost = a b\n", ":2: bad value for 'host' in [relay]: "
+	{ "[relay]\nhost = a b\n",
+	    ":2: bad value for 'host' in [relay]: "
 	    "expected a host name or an IP address (got 'a b')" },
-	{ "[relay]\nhost = \"a#b\"\n", ":2: bad value for 'host' in "
+	{ "[relay]\nhost = \"a#b\"\n",
+	    ":2: bad value for 'host' in "
 	    "[relay]: expected a host name or an IP address (got 'a#b')" },
-	{ "[relay]\nhost = a?b\n", ":2: bad value for 'host' in [relay]: "
+	{ "[relay]\nhost = a?b\n",
+	    ":2: bad value for 'host' in [relay]: "
 	    "expected a host name or an IP address (got 'a?b')" },
-	{ "[relay]\nhost = [::1\n", ":2: bad value for 'host' in [relay]: "
+	{ "[relay]\nhost = [::1\n",
+	    ":2: bad value for 'host' in [relay]: "
 	    "expected a host name or an IP address (got '[::1')" },
-	{ "[relay]\nhost = 192.0.2.300\n", ":2: bad value for 'host' in "
+	{ "[relay]\nhost = 192.0.2.300\n",
+	    ":2: bad value for 'host' in "
 	    "[relay]: expected a host name or an IP address "
 	    "(got '192.0.2.300')" },
-	{ MIN "from = <bob@example.com>\n", ":3: bad value for 'from' in "
+	{ MIN "from = <bob@example.com>\n",
+	    ":3: bad value for 'from' in "
 	    "[relay]: expected an address without white space, control "
 	    "characters, '<' or '>' (got '<bob@example.com>')" },
-	{ MIN "helo = a/b\n", ":3: bad value for 'helo' in [relay]: "
+	{ MIN "helo = a/b\n",
+	    ":3: bad value for 'helo' in [relay]: "
 	    "expected a name without white space, control characters or '/' "
 	    "(got 'a/b')" },
 	{ MIN "from =\n", ":3: empty value for 'from' in [relay]" },
@@ -343,7 +364,8 @@ static const struct error_case {
 	    ":5: 'password' and 'secretkey' both set in [relay]" },
 	{ MIN "username = u\npassword = p\npassword_file = /f\n",
 	    ":5: 'password' and 'password_file' both set in [relay]" },
-	{ MIN "auth = plain\n", ":1: [relay] needs 'username' for "
+	{ MIN "auth = plain\n",
+	    ":1: [relay] needs 'username' for "
 	    "auth = plain" },
 	{ MIN "auth = login\nusername = u\n",
 	    ":1: [relay] needs 'password' for auth = login" },
@@ -353,21 +375,27 @@ static const struct error_case {
 	    ":1: [nhn] needs 'password' for auth = plain" },
 	{ MIN "username = u\npassword = p\nauth = none\n",
 	    ":3: 'username' set but auth = none in [relay]" },
-	{ MIN "password = p\n", ":3: 'password' set but no 'username' in "
+	{ MIN "password = p\n",
+	    ":3: 'password' set but no 'username' in "
 	    "[relay]" },
-	{ MIN "mail_type = auth\n", ":3: 'mail_type' set but no 'username' "
+	{ MIN "mail_type = auth\n",
+	    ":3: 'mail_type' set but no 'username' "
 	    "in [relay]" },
 	{ MIN "junk\n", ":3: syntax error" },
 	{ MIN "= value\n", ":3: syntax error" },
 	{ MIN "[relay\n", ":3: syntax error" },
-	{ MIN "[]\n", ":3: bad section name []: use letters, digits, '.', "
+	{ MIN "[]\n",
+	    ":3: bad section name []: use letters, digits, '.', "
 	    "'-' and '_'" },
-	{ MIN "[a:b]\n", ":3: bad section name [a:b]: use letters, digits, "
+	{ MIN "[a:b]\n",
+	    ":3: bad section name [a:b]: use letters, digits, "
 	    "'.', '-' and '_'" },
 	{ "host = x\n[relay]\nhost = y\n", ":1: key 'host' outside a section" },
-	{ MIN "username = u\npassword = pa#ss\n", ":4: the value of "
+	{ MIN "username = u\npassword = pa#ss\n",
+	    ":4: the value of "
 	    "'password' is cut at '#': put the value in double quotes" },
-	{ MIN "username = u\npassword = pa;ss\n", ":4: the value of "
+	{ MIN "username = u\npassword = pa;ss\n",
+	    ":4: the value of "
 	    "'password' is cut at ';': put the value in double quotes" },
 	{ NHN "[x]\nprovider = nhncloud\nappkey = a\nsecretkey = s#t\n",
 	    ":8: the value of 'secretkey' is cut at '#': put the value in "
@@ -375,22 +403,27 @@ static const struct error_case {
 	{ NHN "[x]\nprovider = nhncloud\nappkey = a#auth\nsecretkey = s\n",
 	    ":7: the value of 'appkey' is cut at '#': put the value in "
 	    "double quotes" },
-	{ MIN "from = \"bob@example.com\n", ":3: the value of 'from' in "
+	{ MIN "from = \"bob@example.com\n",
+	    ":3: the value of 'from' in "
 	    "[relay] has no closing quote" },
-	{ MIN "from = \"bob\"@example.com\n", ":3: text after the closing "
+	{ MIN "from = \"bob\"@example.com\n",
+	    ":3: text after the closing "
 	    "quote of 'from' in [relay]" },
 	{ MIN "# a comment ending in a backslash \\\nport = 25\n",
 	    ":3: line ends with '\\': continuation lines are not supported" },
-	{ "\xef\xbb\xbf" MIN, ":1: the file starts with a UTF-8 byte order "
+	{ "\xef\xbb\xbf" MIN,
+	    ":1: the file starts with a UTF-8 byte order "
 	    "mark: save it without one" },
 	{ MIN "account = relay\n", ":3: unknown key 'account' in [relay]" },
 	{ MIN "port 25\n", ":3: syntax error" },
 	{ "[mailshim]\nlocal_domain = example.org\n",
 	    ": no account: add a section such as [relay] with host = ..." },
 	{ "", ": no account: add a section such as [relay] with host = ..." },
-	{ "[mailshim]\naccount = Relay2\n" MIN, ":2: [mailshim] account "
+	{ "[mailshim]\naccount = Relay2\n" MIN,
+	    ":2: [mailshim] account "
 	    "names 'Relay2', but there is no [Relay2] section" },
-	{ "[mailshim]\naccount = mailshim\n" MIN, ":2: [mailshim] account "
+	{ "[mailshim]\naccount = mailshim\n" MIN,
+	    ":2: [mailshim] account "
 	    "names 'mailshim', but there is no [mailshim] section" },
 };
 
@@ -410,7 +443,7 @@ expect_error(const char *path, const char *want, const char *name)
 		is_str(err, want, name);
 	if (cfg.accounts || cfg.naccounts || cfg.path || cfg.default_account)
 		ok(0, "config left half loaded after an error");
-	config_release(&cfg);	/* and again: must stay safe */
+	config_release(&cfg); /* and again: must stay safe */
 	free(err);
 }
 
@@ -418,7 +451,7 @@ static void
 test_errors(void)
 {
 	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]);
-	    i++) {
+	     i++) {
 		const struct error_case *c = &error_cases[i];
 		const char *path = put_file("errors.ini", c->ini);
 		char *want = xasprintf("%s%s", path, c->want);
@@ -461,7 +494,7 @@ test_long_and_odd_lines(void)
 		memset(&cfg, 0, sizeof(cfg));
 		is_int(config_load(path, &cfg, &err), 0, "a 1000-byte line");
 		ok(cfg.naccounts == 1 && cfg.accounts[0].from &&
-		    strlen(cfg.accounts[0].from) == 993,
+		        strlen(cfg.accounts[0].from) == 993,
 		    "a 1000-byte value read whole");
 		if (err)
 			printf("#   %s\n", err);
@@ -505,8 +538,7 @@ test_secret_never_shown(void)
 
 		memset(&cfg, 0, sizeof(cfg));
 		rc = config_load(path, &cfg, &err);
-		name = xasprintf("secret case %zu fails without the secret",
-		    i);
+		name = xasprintf("secret case %zu fails without the secret", i);
 		if (!ok(rc == EX_CONFIG && err && !strstr(err, "S3cr3t"), name))
 			printf("#   %s\n", err ? err : "(no message)");
 		free(name);
@@ -544,7 +576,8 @@ test_password_file(void)
 
 	pw = put_file("pw2", "no-newline");
 	ini = xasprintf("[nhn]\nprovider = nhncloud\nappkey = a\n"
-	    "password_file = %s\n", pw);
+	                "password_file = %s\n",
+	    pw);
 	path = put_file("pwfile.ini", ini);
 	free(ini);
 	memset(&cfg, 0, sizeof(cfg));
@@ -597,12 +630,12 @@ test_unreadable(void)
 	char *missing = xasprintf("%s/missing.ini", tmpdir);
 	char *want;
 
-	want = xasprintf("cannot read config '%s': %s", missing,
-	    strerror(ENOENT));
+	want = xasprintf(
+	    "cannot read config '%s': %s", missing, strerror(ENOENT));
 	expect_error(missing, want, "missing file");
 	free(want);
-	want = xasprintf("cannot read config '%s': %s", tmpdir,
-	    strerror(EISDIR));
+	want = xasprintf(
+	    "cannot read config '%s': %s", tmpdir, strerror(EISDIR));
 	expect_error(tmpdir, want, "a directory");
 	free(want);
 	free(missing);
@@ -622,7 +655,8 @@ test_config_account(void)
 	a = config_account(&cfg, NULL, &err);
 	ok(a == NULL, "two accounts, no default: none chosen");
 	want = xasprintf("%s: several accounts and no default: set 'account' "
-	    "in [mailshim]", path);
+	                 "in [mailshim]",
+	    path);
 	is_str(err, want, "two accounts, no default: message");
 	free(want);
 	free(err);

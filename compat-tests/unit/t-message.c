@@ -51,7 +51,7 @@ out(struct message *m)
 {
 	struct message_cursor c;
 	struct buf b = BUF_INIT;
-	char chunk[7];	/* small, to cross every boundary */
+	char chunk[7]; /* small, to cross every boundary */
 	long n;
 
 	buf_init(&b);
@@ -69,54 +69,55 @@ struct row {
 };
 
 static const struct row rows[] = {
-	{"LF becomes CRLF", "Subject: a\nTo: b\n\nline1\nline2\n", 1,
-	    "Subject: a\r\nTo: b\r\n\r\nline1\r\nline2\r\n"},
-	{"CRLF stays", "Subject: a\r\n\r\nx\r\n", 1, "Subject: a\r\n\r\nx\r\n"},
-	{"mixed endings and a lone CR", "Subject: a\r\n\nx\ry\r\nz\n", 1,
-	    "Subject: a\r\n\r\nx\r\ny\r\nz\r\n"},
-	{"no final newline", "Subject: a\n\nlast", 1,
-	    "Subject: a\r\n\r\nlast\r\n"},
-	{"final CR", "Subject: a\n\nlast\r", 1, "Subject: a\r\n\r\nlast\r\n"},
-	{"folded header kept folded", "Subject: a\n  b\n\tc\n\nx\n", 1,
-	    "Subject: a\r\n  b\r\n\tc\r\n\r\nx\r\n"},
-	{"no headers at all", "just text\nmore\n", 1,
-	    "\r\njust text\r\nmore\r\n"},
-	{"body starts without an empty line", "Subject: a\nnot a header\n",
-	    1, "Subject: a\r\n\r\nnot a header\r\n"},
-	{"empty input", "", 1, "\r\n"},
-	{"headers only", "Subject: a\n", 1, "Subject: a\r\n\r\n"},
-	{"mbox From line dropped", "From me@x Mon Jan 1\nSubject: a\n\nb\n",
-	    1, "Subject: a\r\n\r\nb\r\n"},
-	{"obsolete white space before colon", "Subject : a\n\nb\n", 1,
-	    "Subject : a\r\n\r\nb\r\n"},
-	{"lone dot ends input without -i", "Subject: a\n\nx\n.\nafter\n", 0,
-	    "Subject: a\r\n\r\nx\r\n"},
-	{"lone dot CRLF ends input", "Subject: a\r\n\r\nx\r\n.\r\nafter\r\n",
-	    0, "Subject: a\r\n\r\nx\r\n"},
-	{"lone dot at EOF without newline", "Subject: a\n\nx\n.", 0,
-	    "Subject: a\r\n\r\nx\r\n"},
-	{"lone dot in headers ends input", "Subject: a\n.\nTo: b\n", 0,
-	    "Subject: a\r\n\r\n"},
-	{"lone dot kept with -i", "Subject: a\n\nx\n.\nafter\n", 1,
-	    "Subject: a\r\n\r\nx\r\n.\r\nafter\r\n"},
-	{"dot lines are not the end", "S: a\n\n..\n.x\n. \nx.\n", 0,
-	    "S: a\r\n\r\n..\r\n.x\r\n. \r\nx.\r\n"},
-	{"bare LF dot LF cannot smuggle", "S: a\n\nx\r\n.\nMAIL FROM:<e>\n",
-	    1, "S: a\r\n\r\nx\r\n.\r\nMAIL FROM:<e>\r\n"},
-	{"bare CR dot CR cannot smuggle", "S: a\n\nx\r.\rDATA\r\n", 1,
-	    "S: a\r\n\r\nx\r\n.\r\nDATA\r\n"},
-	{"blank lines in the body kept", "S: a\n\n\n\nx\n\n", 1,
-	    "S: a\r\n\r\n\r\n\r\nx\r\n\r\n"},
-	{"8-bit bytes pass", "Subject: caf\xc3\xa9\n\n\xe2\x82\xac\n", 1,
-	    "Subject: caf\xc3\xa9\r\n\r\n\xe2\x82\xac\r\n"},
+	{ "LF becomes CRLF", "Subject: a\nTo: b\n\nline1\nline2\n", 1,
+	    "Subject: a\r\nTo: b\r\n\r\nline1\r\nline2\r\n" },
+	{ "CRLF stays", "Subject: a\r\n\r\nx\r\n", 1,
+	    "Subject: a\r\n\r\nx\r\n" },
+	{ "mixed endings and a lone CR", "Subject: a\r\n\nx\ry\r\nz\n", 1,
+	    "Subject: a\r\n\r\nx\r\ny\r\nz\r\n" },
+	{ "no final newline", "Subject: a\n\nlast", 1,
+	    "Subject: a\r\n\r\nlast\r\n" },
+	{ "final CR", "Subject: a\n\nlast\r", 1, "Subject: a\r\n\r\nlast\r\n" },
+	{ "folded header kept folded", "Subject: a\n  b\n\tc\n\nx\n", 1,
+	    "Subject: a\r\n  b\r\n\tc\r\n\r\nx\r\n" },
+	{ "no headers at all", "just text\nmore\n", 1,
+	    "\r\njust text\r\nmore\r\n" },
+	{ "body starts without an empty line", "Subject: a\nnot a header\n", 1,
+	    "Subject: a\r\n\r\nnot a header\r\n" },
+	{ "empty input", "", 1, "\r\n" },
+	{ "headers only", "Subject: a\n", 1, "Subject: a\r\n\r\n" },
+	{ "mbox From line dropped", "From me@x Mon Jan 1\nSubject: a\n\nb\n", 1,
+	    "Subject: a\r\n\r\nb\r\n" },
+	{ "obsolete white space before colon", "Subject : a\n\nb\n", 1,
+	    "Subject : a\r\n\r\nb\r\n" },
+	{ "lone dot ends input without -i", "Subject: a\n\nx\n.\nafter\n", 0,
+	    "Subject: a\r\n\r\nx\r\n" },
+	{ "lone dot CRLF ends input", "Subject: a\r\n\r\nx\r\n.\r\nafter\r\n",
+	    0, "Subject: a\r\n\r\nx\r\n" },
+	{ "lone dot at EOF without newline", "Subject: a\n\nx\n.", 0,
+	    "Subject: a\r\n\r\nx\r\n" },
+	{ "lone dot in headers ends input", "Subject: a\n.\nTo: b\n", 0,
+	    "Subject: a\r\n\r\n" },
+	{ "lone dot kept with -i", "Subject: a\n\nx\n.\nafter\n", 1,
+	    "Subject: a\r\n\r\nx\r\n.\r\nafter\r\n" },
+	{ "dot lines are not the end", "S: a\n\n..\n.x\n. \nx.\n", 0,
+	    "S: a\r\n\r\n..\r\n.x\r\n. \r\nx.\r\n" },
+	{ "bare LF dot LF cannot smuggle", "S: a\n\nx\r\n.\nMAIL FROM:<e>\n", 1,
+	    "S: a\r\n\r\nx\r\n.\r\nMAIL FROM:<e>\r\n" },
+	{ "bare CR dot CR cannot smuggle", "S: a\n\nx\r.\rDATA\r\n", 1,
+	    "S: a\r\n\r\nx\r\n.\r\nDATA\r\n" },
+	{ "blank lines in the body kept", "S: a\n\n\n\nx\n\n", 1,
+	    "S: a\r\n\r\n\r\n\r\nx\r\n\r\n" },
+	{ "8-bit bytes pass", "Subject: caf\xc3\xa9\n\n\xe2\x82\xac\n", 1,
+	    "Subject: caf\xc3\xa9\r\n\r\n\xe2\x82\xac\r\n" },
 };
 
 static void
 test_headers(void)
 {
-	struct message m = {0};
+	struct message m = { 0 };
 	const char *in = "To: a@x,\n b@y\nBcc: secret@z\nCc: c@x\n"
-	    "Resent-Bcc: r@z\nbcc: s2@z\n\nbody\n";
+	                 "Resent-Bcc: r@z\nbcc: s2@z\n\nbody\n";
 	char *err = NULL, *got;
 
 	is_int(load(&m, in, strlen(in), 1, &err), 0, "headers: read");
@@ -125,8 +126,9 @@ test_headers(void)
 	is_str(message_value(&m, 0), " a@x,\r\n b@y\r\n",
 	    "value keeps folding, CRLF");
 	is_int(message_find(&m, "bcc", 2), 4, "find from an index");
-	is_int(message_complete(&m, "me@example.net", "Cron Daemon",
-	    "example.net", &err), 0, "complete");
+	is_int(message_complete(
+	           &m, "me@example.net", "Cron Daemon", "example.net", &err),
+	    0, "complete");
 	is_int(message_find(&m, "Bcc", 0), -1, "Bcc removed (both)");
 	is_int(message_find(&m, "Resent-Bcc", 0), -1, "Resent-Bcc removed");
 	ok(message_find(&m, "Date", 0) >= 0, "Date added");
@@ -143,12 +145,14 @@ test_headers(void)
 
 	/* existing From, Date and Message-ID are kept */
 	in = "From: x@y\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
-	    "Message-ID: <1@y>\n\nb\n";
+	     "Message-ID: <1@y>\n\nb\n";
 	is_int(load(&m, in, strlen(in), 1, &err), 0, "keep: read");
 	message_complete(&m, "other@z", NULL, "z", &err);
 	got = out(&m);
-	is_str(got, "From: x@y\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
-	    "Message-ID: <1@y>\r\n\r\nb\r\n", "keep: nothing added");
+	is_str(got,
+	    "From: x@y\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+	    "Message-ID: <1@y>\r\n\r\nb\r\n",
+	    "keep: nothing added");
 	free(got);
 	message_release(&m);
 
@@ -169,20 +173,27 @@ test_headers(void)
 	    "UTF-8 name encoded");
 	message_release(&m);
 	load(&m, in, strlen(in), 1, &err);
-	message_complete(&m, "a@x", "Syst\xc3\xa8me de contr\xc3\xb4le "
-	    "\xc3\xa0 distance", "x", &err);
-	is_str(message_value(&m, 0), " =?UTF-8?B?U3lzdMOobWU=?= de "
+	message_complete(&m, "a@x",
+	    "Syst\xc3\xa8me de contr\xc3\xb4le "
+	    "\xc3\xa0 distance",
+	    "x", &err);
+	is_str(message_value(&m, 0),
+	    " =?UTF-8?B?U3lzdMOobWU=?= de "
 	    "=?UTF-8?B?Y29udHLDtGxlIMOg?= distance <a@x>\r\n",
 	    "only the words that need it are encoded, runs merged");
 	message_release(&m);
 	load(&m, in, strlen(in), 1, &err);
-	message_complete(&m, "a@x", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	message_complete(&m, "a@x",
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
 	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
 	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "x", &err);
-	is_str(message_value(&m, 0), " =?UTF-8?B?w6nDqcOpw6nDqcOpw6nDqcOpw6nDq"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+	    "x", &err);
+	is_str(message_value(&m, 0),
+	    " =?UTF-8?B?w6nDqcOpw6nDqcOpw6nDqcOpw6nDq"
 	    "cOpw6nDqcOpw6nDqcOpw6nDqcOpw6k=?=\r\n =?UTF-8?B?w6nDqQ==?= <a@x>"
-	    "\r\n", "a long run: words of 45 bytes at most, cut between "
+	    "\r\n",
+	    "a long run: words of 45 bytes at most, cut between "
 	    "characters, folded");
 	message_release(&m);
 	load(&m, in, strlen(in), 1, &err);
@@ -195,7 +206,8 @@ test_headers(void)
 	message_release(&m);
 	load(&m, in, strlen(in), 1, &err);
 	message_complete(&m, "", NULL, "x", &err);
-	is_str(message_value(&m, 0), " \r\n", "From for the null sender "
+	is_str(message_value(&m, 0), " \r\n",
+	    "From for the null sender "
 	    "is the caller's business (main passes MAILER-DAEMON)");
 	message_release(&m);
 }
@@ -203,7 +215,7 @@ test_headers(void)
 static void
 test_limits(void)
 {
-	struct message m = {0};
+	struct message m = { 0 };
 	struct buf b = BUF_INIT;
 	char *err = NULL;
 
@@ -213,8 +225,8 @@ test_limits(void)
 		buf_addch(&b, 'x');
 	buf_addstr(&b, "\n\nbody\n");
 	is_int(load(&m, b.s, b.len, 1, &err), EX_DATAERR, "long header line");
-	is_str(err, "header line too long (more than 65536 bytes)",
-	    "its message");
+	is_str(
+	    err, "header line too long (more than 65536 bytes)", "its message");
 	free(err);
 	err = NULL;
 	message_release(&m);
@@ -238,7 +250,7 @@ test_limits(void)
 static void
 test_boundaries(void)
 {
-	struct message m = {0};
+	struct message m = { 0 };
 	struct buf in = BUF_INIT, want = BUF_INIT;
 	char *err = NULL, *got;
 
@@ -262,7 +274,7 @@ test_boundaries(void)
 static void
 test_long_lines(void)
 {
-	struct message m = {0};
+	struct message m = { 0 };
 	struct buf in = BUF_INIT, want = BUF_INIT;
 	char *err = NULL, *got;
 	int i;
@@ -274,7 +286,7 @@ test_long_lines(void)
 		buf_addch(&in, 'a'), buf_addch(&want, 'a');
 	buf_addstr(&in, "\n.");
 	buf_addstr(&want, "\r\n.");
-	for (i = 0; i < 998; i++)	/* the leading dot counts: 999 */
+	for (i = 0; i < 998; i++) /* the leading dot counts: 999 */
 		buf_addch(&in, 'b');
 	for (i = 0; i < 997; i++)
 		buf_addch(&want, 'b');
@@ -292,7 +304,8 @@ test_long_lines(void)
 	buf_addstr(&want, "\r\n ccccc\r\n");
 	is_int(load(&m, in.s, in.len, 1, &err), 0, "long body lines: read");
 	got = out(&m);
-	ok(!strcmp(got, want.s), "long body lines broken at 998 with CRLF SPACE");
+	ok(!strcmp(got, want.s),
+	    "long body lines broken at 998 with CRLF SPACE");
 	free(got);
 	message_release(&m);
 
@@ -318,7 +331,8 @@ test_long_lines(void)
 			lines++;
 			p = eol + 2;
 		}
-		ok(lines > 2 && longest <= 998, "long header folded to lines "
+		ok(lines > 2 && longest <= 998,
+		    "long header folded to lines "
 		    "of 998 octets at most");
 		is_int((long)unfolded.len, (long)(in.len - 4),
 		    "unfolding it gives the field back, byte for byte");
@@ -355,11 +369,11 @@ int
 main(void)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
-		struct message m = {0};
+		struct message m = { 0 };
 		char *err = NULL, *got;
 
 		if (load(&m, rows[i].in, strlen(rows[i].in),
-		    rows[i].ignore_dots, &err)) {
+		        rows[i].ignore_dots, &err)) {
 			ok(0, rows[i].name);
 			printf("# error: %s\n", err);
 			free(err);

@@ -16,22 +16,22 @@
 
 struct row {
 	const char *argv[MAXARGS];
-	const char *want;	/* summary, or "error: <message>" */
+	const char *want; /* summary, or "error: <message>" */
 };
 
-static const char *modes[] = {"deliver", "smtp", "listq", "aliases",
-    "verify", "qrun", "version", "help"};
+static const char *modes[] = { "deliver", "smtp", "listq", "aliases", "verify",
+	"qrun", "version", "help" };
 
 static char *
 summary(const struct options *o)
 {
 	struct buf b = BUF_INIT;
 
-	buf_addf(&b, "%s t=%d i=%d v=%d f=%s F=%s C=%s B=%s od=%s rcpt=",
-	    modes[o->mode], o->extract, o->ignore_dots, o->verbose,
-	    o->sender ? o->sender : "-", o->fullname ? o->fullname : "-",
-	    o->config ? o->config : "-", o->body_type ? o->body_type : "-",
-	    o->delivery ? o->delivery : "-");
+	buf_addf(&b,
+	    "%s t=%d i=%d v=%d f=%s F=%s C=%s B=%s od=%s rcpt=", modes[o->mode],
+	    o->extract, o->ignore_dots, o->verbose, o->sender ? o->sender : "-",
+	    o->fullname ? o->fullname : "-", o->config ? o->config : "-",
+	    o->body_type ? o->body_type : "-", o->delivery ? o->delivery : "-");
 	for (size_t i = 0; i < o->recipients.n; i++)
 		buf_addf(&b, "%s%s", i ? "," : "", o->recipients.v[i]);
 	buf_addf(&b, " notes=%zu", o->notes.n);
@@ -40,85 +40,98 @@ summary(const struct options *o)
 
 static const struct row rows[] = {
 	/* the callers of shared/CALLERS.md */
-	{{"sendmail", "-t", "-i"},
-	    "deliver t=1 i=1 v=0 f=- F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-t", "-i", "-fwww@shop.example"},
-	    "deliver t=1 i=1 v=0 f=www@shop.example F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-oi", "-t", "-f", "bob@x"},
-	    "deliver t=1 i=1 v=0 f=bob@x F=- C=- B=- od=- rcpt= notes=0"},
-	{{"/usr/sbin/sendmail", "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"},
-	    "deliver t=0 i=1 v=0 f=- F=CronDaemon C=- B=8BITMIME od=- rcpt=root notes=1"},
-	{{"sendmail", "-FAnacron", "-odi", "root"},
-	    "deliver t=0 i=0 v=0 f=- F=Anacron C=- B=- od=i rcpt=root notes=0"},
-	{{"sendmail", "-i", "-B", "8BITMIME", "root"},
-	    "deliver t=0 i=1 v=0 f=- F=- C=- B=8BITMIME od=- rcpt=root notes=0"},
-	{{"sendmail", "-f", "me@x", "-i", "a@x", "b@y", "c@z"},
-	    "deliver t=0 i=1 v=0 f=me@x F=- C=- B=- od=- rcpt=a@x,b@y,c@z notes=0"},
-	{{"sendmail", "-oi", "-f", "root@host", "-t"},
-	    "deliver t=1 i=1 v=0 f=root@host F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-i", "-F", "Full Name", "-f", "a@x", "--", "-dash@x"},
-	    "deliver t=0 i=1 v=0 f=a@x F=Full Name C=- B=- od=- rcpt=-dash@x notes=0"},
-	{{"sendmail", "-oem", "-oi", "-N", "success,failure", "-R", "hdrs", "--", "to@x"},
-	    "deliver t=0 i=1 v=0 f=- F=- C=- B=- od=- rcpt=to@x notes=3"},
-	{{"sendmail", "-f", "fail2ban", "root"},
-	    "deliver t=0 i=0 v=0 f=fail2ban F=- C=- B=- od=- rcpt=root notes=0"},
-	{{"sendmail", "-t", "-fmdadm@host"},
-	    "deliver t=1 i=0 v=0 f=mdadm@host F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "a@x,b@y"},
-	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=a@x,b@y notes=0"},
+	{ { "sendmail", "-t", "-i" },
+	    "deliver t=1 i=1 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-t", "-i", "-fwww@shop.example" },
+	    "deliver t=1 i=1 v=0 f=www@shop.example F=- C=- B=- od=- rcpt= "
+	    "notes=0" },
+	{ { "sendmail", "-oi", "-t", "-f", "bob@x" },
+	    "deliver t=1 i=1 v=0 f=bob@x F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "/usr/sbin/sendmail", "-FCronDaemon", "-i", "-B8BITMIME", "-oem",
+	      "root" },
+	    "deliver t=0 i=1 v=0 f=- F=CronDaemon C=- B=8BITMIME od=- "
+	    "rcpt=root notes=1" },
+	{ { "sendmail", "-FAnacron", "-odi", "root" },
+	    "deliver t=0 i=0 v=0 f=- F=Anacron C=- B=- od=i rcpt=root "
+	    "notes=0" },
+	{ { "sendmail", "-i", "-B", "8BITMIME", "root" },
+	    "deliver t=0 i=1 v=0 f=- F=- C=- B=8BITMIME od=- rcpt=root "
+	    "notes=0" },
+	{ { "sendmail", "-f", "me@x", "-i", "a@x", "b@y", "c@z" },
+	    "deliver t=0 i=1 v=0 f=me@x F=- C=- B=- od=- rcpt=a@x,b@y,c@z "
+	    "notes=0" },
+	{ { "sendmail", "-oi", "-f", "root@host", "-t" },
+	    "deliver t=1 i=1 v=0 f=root@host F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-i", "-F", "Full Name", "-f", "a@x", "--", "-dash@x" },
+	    "deliver t=0 i=1 v=0 f=a@x F=Full Name C=- B=- od=- rcpt=-dash@x "
+	    "notes=0" },
+	{ { "sendmail", "-oem", "-oi", "-N", "success,failure", "-R", "hdrs",
+	      "--", "to@x" },
+	    "deliver t=0 i=1 v=0 f=- F=- C=- B=- od=- rcpt=to@x notes=3" },
+	{ { "sendmail", "-f", "fail2ban", "root" },
+	    "deliver t=0 i=0 v=0 f=fail2ban F=- C=- B=- od=- rcpt=root "
+	    "notes=0" },
+	{ { "sendmail", "-t", "-fmdadm@host" },
+	    "deliver t=1 i=0 v=0 f=mdadm@host F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "a@x,b@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=a@x,b@y notes=0" },
 	/* clustering, glued and separate, repetition */
-	{{"sendmail", "-ti", "-v", "-v"},
-	    "deliver t=1 i=1 v=2 f=- F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-tif", "a@x", "r@y"},
-	    "deliver t=1 i=1 v=0 f=a@x F=- C=- B=- od=- rcpt=r@y notes=0"},
-	{{"sendmail", "-ra@x", "-C/etc/m.ini", "-t", "-t"},
-	    "deliver t=1 i=0 v=0 f=a@x F=- C=/etc/m.ini B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-C", "/x.ini", "-f", "a@x", "-f", "a@x"},
-	    "deliver t=0 i=0 v=0 f=a@x F=- C=/x.ini B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-X", "/tmp/log", "-t"},
-	    "deliver t=1 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=1"},
-	{{"sendmail", "-o", "i", "x@y"},
-	    "deliver t=0 i=1 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=0"},
-	{{"sendmail", "-bm", "-odb", "x@y"},
-	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=b rcpt=x@y notes=0"},
-	{{"sendmail", "-B", "7bit", "x@y"},
-	    "deliver t=0 i=0 v=0 f=- F=- C=- B=7bit od=- rcpt=x@y notes=0"},
+	{ { "sendmail", "-ti", "-v", "-v" },
+	    "deliver t=1 i=1 v=2 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-tif", "a@x", "r@y" },
+	    "deliver t=1 i=1 v=0 f=a@x F=- C=- B=- od=- rcpt=r@y notes=0" },
+	{ { "sendmail", "-ra@x", "-C/etc/m.ini", "-t", "-t" },
+	    "deliver t=1 i=0 v=0 f=a@x F=- C=/etc/m.ini B=- od=- rcpt= "
+	    "notes=0" },
+	{ { "sendmail", "-C", "/x.ini", "-f", "a@x", "-f", "a@x" },
+	    "deliver t=0 i=0 v=0 f=a@x F=- C=/x.ini B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-X", "/tmp/log", "-t" },
+	    "deliver t=1 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=1" },
+	{ { "sendmail", "-o", "i", "x@y" },
+	    "deliver t=0 i=1 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=0" },
+	{ { "sendmail", "-bm", "-odb", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=b rcpt=x@y notes=0" },
+	{ { "sendmail", "-B", "7bit", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=7bit od=- rcpt=x@y notes=0" },
 	/* recipients end the flags; "-" alone is a recipient */
-	{{"sendmail", "x@y", "-t"},
-	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y,-t notes=0"},
+	{ { "sendmail", "x@y", "-t" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y,-t notes=0" },
 	/* modes */
-	{{"sendmail", "-bs"},
-	    "smtp t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-bp"},
-	    "listq t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0"},
-	{{"mailq"}, "listq t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0"},
-	{{"/usr/bin/newaliases"},
-	    "aliases t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "-bv", "root"},
-	    "verify t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=root notes=0"},
-	{{"sendmail", "-q30m"},
-	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0"},
-	{{"sendmail", "--version"},
-	    "version t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0"},
+	{ { "sendmail", "-bs" },
+	    "smtp t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-bp" },
+	    "listq t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "mailq" }, "listq t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "/usr/bin/newaliases" },
+	    "aliases t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-bv", "root" },
+	    "verify t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=root notes=0" },
+	{ { "sendmail", "-q30m" },
+	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "--version" },
+	    "version t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
 	/* errors */
-	{{"sendmail", "-f"}, "error: option -f needs a value"},
-	{{"sendmail", "-t", "-F"}, "error: option -F needs a value"},
-	{{"sendmail", "-k"}, "error: unknown option '-k'"},
-	{{"sendmail", "--frobnicate"}, "error: unknown option '--frobnicate'"},
-	{{"sendmail", "-bd"}, "error: -bd is not supported: mailshim sends "
-	    "mail to a relay and runs no daemon"},
-	{{"sendmail", "-bz"}, "error: unknown mode '-bz'"},
-	{{"sendmail", "-b"}, "error: -b needs a mode letter, e.g. -bm"},
-	{{"sendmail", "-B", "9BIT"}, "error: -B takes 7BIT or 8BITMIME, not '9BIT'"},
-	{{"sendmail", "-f", "a@x", "-r", "b@y"},
-	    "error: more than one sender given (-f/-r 'b@y')"},
+	{ { "sendmail", "-f" }, "error: option -f needs a value" },
+	{ { "sendmail", "-t", "-F" }, "error: option -F needs a value" },
+	{ { "sendmail", "-k" }, "error: unknown option '-k'" },
+	{ { "sendmail", "--frobnicate" },
+	    "error: unknown option '--frobnicate'" },
+	{ { "sendmail", "-bd" },
+	    "error: -bd is not supported: mailshim sends "
+	    "mail to a relay and runs no daemon" },
+	{ { "sendmail", "-bz" }, "error: unknown mode '-bz'" },
+	{ { "sendmail", "-b" }, "error: -b needs a mode letter, e.g. -bm" },
+	{ { "sendmail", "-B", "9BIT" },
+	    "error: -B takes 7BIT or 8BITMIME, not '9BIT'" },
+	{ { "sendmail", "-f", "a@x", "-r", "b@y" },
+	    "error: more than one sender given (-f/-r 'b@y')" },
 };
 
 int
 main(void)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
-		struct options o = {0};
+		struct options o = { 0 };
 		char *err = NULL, *got, name[300];
 		int argc = 0, st;
 

@@ -23,8 +23,14 @@ struct list_case {
 	const char *want;
 	const char *err;
 };
-#define OK(in, want)	{ in, sizeof(in) - 1, want, NULL }
-#define ERR(in, err)	{ in, sizeof(in) - 1, NULL, err }
+#define OK(in, want)                                                           \
+	{                                                                      \
+		in, sizeof(in) - 1, want, NULL                                 \
+	}
+#define ERR(in, err)                                                           \
+	{                                                                      \
+		in, sizeof(in) - 1, NULL, err                                  \
+	}
 
 static const struct list_case list_cases[] = {
 	/* RFC 5322 A.1.1: simple addressing */
@@ -37,7 +43,7 @@ static const struct list_case list_cases[] = {
 	OK("Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>",
 	    "mary@x.test jdoe@example.org one@y.test"),
 	OK("<boss@nil.test>, \"Giant; \\\"Big\\\" Box\" "
-	    "<sysservices@example.net>",
+	   "<sysservices@example.net>",
 	    "boss@nil.test sysservices@example.net"),
 	/* A.1.3: group addresses */
 	OK("Pete <pete@silly.example>", "pete@silly.example"),
@@ -48,7 +54,7 @@ static const struct list_case list_cases[] = {
 	OK("\"Mary Smith: Personal Account\" <smith@home.example>",
 	    "smith@home.example"),
 	OK("John Doe <jdoe@machine.example>, "
-	    "\"Mary Smith: Personal Account\" <smith@home.example>",
+	   "\"Mary Smith: Personal Account\" <smith@home.example>",
 	    "jdoe@machine.example smith@home.example"),
 	/* A.3: resent fields */
 	OK("Mary Smith <mary@example.net>", "mary@example.net"),
@@ -60,9 +66,9 @@ static const struct list_case list_cases[] = {
 	OK("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
 	    "pete@silly.test"),
 	OK("A Group(Some people)\r\n"
-	    "     :Chris Jones <c@(Chris's host.)public.example>,\r\n"
-	    "         joe@example.org,\r\n"
-	    "  John <jdoe@one.test> (my dear friend); (the end of the group)",
+	   "     :Chris Jones <c@(Chris's host.)public.example>,\r\n"
+	   "         joe@example.org,\r\n"
+	   "  John <jdoe@one.test> (my dear friend); (the end of the group)",
 	    "c@public.example joe@example.org jdoe@one.test"),
 	OK("(Empty list)(start)Hidden recipients  :(nobody(that I know))  ;",
 	    ""),
@@ -140,8 +146,10 @@ static const struct list_case list_cases[] = {
 	    "keld@dkuug.dk"),
 	OK("=?utf-8?q?J=C3=B6rg?= =?utf-8?q?_M?= <a@x>", "a@x"),
 	/* SMTPUTF8 */
-	OK("J\xc3\xb6rg <j\xc3\xb6rg@b\xc3\xbc" "cher.example>",
-	    "j\xc3\xb6rg@b\xc3\xbc" "cher.example"),
+	OK("J\xc3\xb6rg <j\xc3\xb6rg@b\xc3\xbc"
+	   "cher.example>",
+	    "j\xc3\xb6rg@b\xc3\xbc"
+	    "cher.example"),
 	OK("\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\x85\xac",
 	    "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\x85\xac"),
 	OK("\"J\xc3\xb6rg M\"@x", "\"J\xc3\xb6rg M\"@x"),
@@ -269,7 +277,7 @@ static void
 test_list_table(void)
 {
 	for (size_t i = 0; i < sizeof(list_cases) / sizeof(list_cases[0]);
-	    i++) {
+	     i++) {
 		const struct list_case *c = &list_cases[i];
 		struct strlist out = STRLIST_INIT;
 		char *err = NULL, *name, *got;
@@ -284,8 +292,9 @@ test_list_table(void)
 			if (r != 0)
 				printf("# unexpected error: %s\n", err);
 			ok(r == 0 && err == NULL && out.n >= 1 &&
-			    !strcmp(out.v[0], "sentinel") &&
-			    !strcmp(got, c->want), name);
+			        !strcmp(out.v[0], "sentinel") &&
+			        !strcmp(got, c->want),
+			    name);
 			if (r == 0 && strcmp(got, c->want))
 				printf("#   got:  '%s'\n#   want: '%s'\n", got,
 				    c->want);
@@ -294,14 +303,14 @@ test_list_table(void)
 			int good = r == -1 && err != NULL &&
 			    strstr(err, c->err) != NULL &&
 			    !strncmp(err, "invalid address '", 17) &&
-			    strpbrk(err, "\r\n") == NULL &&
-			    out.n == 1 && !strcmp(out.v[0], "sentinel");
+			    strpbrk(err, "\r\n") == NULL && out.n == 1 &&
+			    !strcmp(out.v[0], "sentinel");
 
 			ok(good, name);
 			if (!good)
 				printf("#   got:  %d '%s' (%zu entries)\n"
-				    "#   want: -1 '...%s...'\n", r,
-				    err ? err : "(null)", out.n, c->err);
+				       "#   want: -1 '...%s...'\n",
+				    r, err ? err : "(null)", out.n, c->err);
 		}
 		free(name);
 		free(err);
@@ -319,8 +328,10 @@ test_messages(void)
 	static const char inj[] = "a@x\r\nRCPT TO:<e@y>";
 
 	rfc5322_parse_list(inj, strlen(inj), &out, &err);
-	is_str(err, "invalid address 'a@x\\r\\nRCPT TO:<e@y>': "
-	    "control character", "message escapes CR LF");
+	is_str(err,
+	    "invalid address 'a@x\\r\\nRCPT TO:<e@y>': "
+	    "control character",
+	    "message escapes CR LF");
 	free(err);
 
 	rfc5322_parse_list(nul, sizeof(nul) - 1, &out, &err);
@@ -347,8 +358,10 @@ test_messages(void)
 	for (size_t i = 0; i < 500; i += 5)
 		memcpy(big + i, "x y, ", 5);
 	rfc5322_parse_list(big, 500, &out, &err);
-	ok(err && strlen(err) == strlen("invalid address '") + 200 +
-	    strlen("...': unexpected 'y' after address"),
+	ok(err &&
+	        strlen(err) ==
+	            strlen("invalid address '") + 200 +
+	                strlen("...': unexpected 'y' after address"),
 	    "message truncates the input at 200 bytes");
 	ok(err && strstr(err, "...': unexpected 'y' after address"),
 	    "truncated message ends with ...");
@@ -436,11 +449,11 @@ test_length(void)
 	int r;
 
 	memset(addr, 'a', sizeof(addr));
-	memcpy(addr + 996, "@x", 2);		/* 998 bytes */
+	memcpy(addr + 996, "@x", 2); /* 998 bytes */
 	r = rfc5322_parse_list(addr, 998, &out, &err);
 	ok(r == 0 && out.n == 1 && strlen(out.v[0]) == 998,
 	    "998-byte address accepted");
-	memcpy(addr + 996, "a@x", 3);		/* 999 bytes */
+	memcpy(addr + 996, "a@x", 3); /* 999 bytes */
 	r = rfc5322_parse_list(addr, 999, &out, &err);
 	ok(r == -1 && strstr(err, "too long") && out.n == 1,
 	    "999-byte address rejected");
@@ -494,8 +507,8 @@ static const struct mailbox_case mailbox_cases[] = {
 static void
 test_mailbox(void)
 {
-	for (size_t i = 0;
-	    i < sizeof(mailbox_cases) / sizeof(mailbox_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(mailbox_cases) / sizeof(mailbox_cases[0]);
+	     i++) {
 		const struct mailbox_case *c = &mailbox_cases[i];
 		char *addr = NULL, *err = NULL;
 		char *name = name_of("mailbox", c->in, strlen(c->in));
@@ -521,7 +534,7 @@ test_mailbox(void)
 
 struct safe_case {
 	const char *addr;
-	const char *why;	/* NULL: safe */
+	const char *why; /* NULL: safe */
 };
 
 static const struct safe_case safe_cases[] = {
@@ -529,7 +542,9 @@ static const struct safe_case safe_cases[] = {
 	{ "root", NULL },
 	{ "\"john doe\"@x", NULL },
 	{ "\"a\\\" b\"@x", NULL },
-	{ "j\xc3\xb6rg@b\xc3\xbc" "cher.example", NULL },
+	{ "j\xc3\xb6rg@b\xc3\xbc"
+	  "cher.example",
+	    NULL },
 	{ "user@[IPv6:::1]", NULL },
 	{ "", "empty" },
 	{ "a b@x", "white space" },
@@ -552,7 +567,7 @@ static void
 test_safe(void)
 {
 	for (size_t i = 0; i < sizeof(safe_cases) / sizeof(safe_cases[0]);
-	    i++) {
+	     i++) {
 		const struct safe_case *c = &safe_cases[i];
 		const char *why = NULL;
 		char *name = name_of("safe", c->addr, strlen(c->addr));
@@ -584,13 +599,15 @@ test_domain(void)
 		{ "\"a@b", NULL },
 		{ "a@[IPv6:::1]", "[IPv6:::1]" },
 		{ "a@[x@y]", "[x@y]" },
-		{ "j\xc3\xb6rg@b\xc3\xbc" "cher.example",
-		    "b\xc3\xbc" "cher.example" },
+		{ "j\xc3\xb6rg@b\xc3\xbc"
+		  "cher.example",
+		    "b\xc3\xbc"
+		    "cher.example" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *name = name_of("domain", cases[i].addr,
-		    strlen(cases[i].addr));
+		char *name = name_of(
+		    "domain", cases[i].addr, strlen(cases[i].addr));
 
 		is_str(rfc5322_domain(cases[i].addr), cases[i].domain, name);
 		free(name);
