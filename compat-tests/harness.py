@@ -30,9 +30,12 @@ import os
 import re
 import shlex
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 
 # ---- TAP -------------------------------------------------------------------
@@ -381,3 +384,82 @@ def commands(verbs):
     if verbs and verbs[-1] == 'QUIT':
         verbs.pop()
     return verbs
+
+
+class ScriptedServer:
+    """A one-connection SMTP server on 127.0.0.1 for the dialogues the relay
+    cannot play.  A subclass answers each command in handle(verb, line),
+    using say(), read_data() and start_tls(); handle() returns False to end
+    the dialogue.  commands lists the client's command lines, data the
+    messages read, errors what went wrong on the server's side."""
+
+    greeting = '220 scripted.test ESMTP'
+
+    def __init__(self):
+        self.commands = []
+        self.data = []
+        self.errors = []
+        self.conn = None
+        self.file = None
+        self.listener = socket.socket()
+        self.listener.bind(('127.0.0.1', 0))
+        self.listener.listen(1)
+        self.listener.settimeout(15)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            self.conn, _ = self.listener.accept()
+        except OSError as e:
+            self.errors.append(repr(e))
+            return
+        self.conn.settimeout(10)
+        self.file = self.conn.makefile('rwb')
+        try:
+            self.say(self.greeting)
+            while True:
+                line = self.file.readline()
+                if not line:
+                    return
+                line = line.rstrip(b'\r\n').decode('utf-8', 'replace')
+                self.commands.append(line)
+                if self.handle(line.split(' ', 1)[0].upper(), line) is False:
+                    return
+        except (OSError, ssl.SSLError, ValueError) as e:
+            self.errors.append(repr(e))
+        finally:
+            self.conn.close()
+
+    def handle(self, verb, line):
+        raise NotImplementedError
+
+    def say(self, *lines):
+        self.file.write(b''.join(x.encode() + b'\r\n' for x in lines))
+        self.file.flush()
+
+    def read_data(self):
+        """The message after 354, up to the final dot, as received."""
+        data = b''
+        while True:
+            chunk = self.file.readline()
+            if not chunk or chunk == b'.\r\n':
+                break
+            data += chunk
+        self.data.append(data)
+        return data
+
+    def start_tls(self, cert, key):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.conn = ctx.wrap_socket(self.conn, server_side=True)
+        self.file = self.conn.makefile('rwb')
+
+    def close(self):
+        self.thread.join(15)
+        self.listener.close()
+
+    @property
+    def verbs(self):
+        return [c.split(' ', 1)[0].upper() for c in self.commands]

@@ -14,7 +14,6 @@ import shlex
 import socket
 import subprocess
 import sys
-import threading
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
 import harness  # noqa: E402
@@ -212,72 +211,27 @@ def test_relay_outcomes(env):
        f'{label}: no DATA: the others got nothing either')
 
 
-class HeloOnlyServer:
-    """A one-connection RFC 821 server: EHLO is 502, so a client falls back
-    to HELO; then it accepts one message without AUTH.  commands lists the
-    client's commands, data the messages accepted (as received)."""
+class HeloOnlyServer(harness.ScriptedServer):
+    """An RFC 821 server: EHLO is 502, so a client falls back to HELO; then
+    it accepts one message without AUTH."""
 
-    def __init__(self):
-        self.commands = []
-        self.data = []
-        self.errors = []
-        self.listener = socket.socket()
-        self.listener.bind(('127.0.0.1', 0))
-        self.listener.listen(1)
-        self.listener.settimeout(15)
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+    greeting = '220 old.test SMTP'
 
-    def _serve(self):
-        try:
-            conn, _ = self.listener.accept()
-        except OSError as e:
-            self.errors.append(repr(e))
-            return
-        conn.settimeout(10)
-        try:
-            self._dialogue(conn.makefile('rwb'))
-        except (OSError, ValueError) as e:
-            self.errors.append(repr(e))
-        finally:
-            conn.close()
-
-    def _dialogue(self, f):
-        def say(line):
-            f.write(line.encode() + b'\r\n')
-            f.flush()
-        say('220 old.test SMTP')
-        while True:
-            line = f.readline()
-            if not line:
-                return
-            line = line.rstrip(b'\r\n').decode('utf-8', 'replace')
-            self.commands.append(line)
-            verb = line.split(' ', 1)[0].upper()
-            if verb == 'EHLO':
-                say('502 5.5.2 Error: command not recognized')
-            elif verb in ('HELO', 'MAIL', 'RCPT'):
-                say('250 OK')
-            elif verb == 'DATA':
-                say('354 go ahead')
-                data = b''
-                while True:
-                    chunk = f.readline()
-                    if not chunk or chunk == b'.\r\n':
-                        break
-                    data += chunk
-                self.data.append(data)
-                say('250 2.0.0 queued')
-            elif verb == 'QUIT':
-                say('221 bye')
-                return
-            else:
-                say('502 5.5.1 not here')
-
-    def close(self):
-        self.thread.join(15)
-        self.listener.close()
+    def handle(self, verb, line):
+        if verb == 'EHLO':
+            self.say('502 5.5.2 Error: command not recognized')
+        elif verb in ('HELO', 'MAIL', 'RCPT'):
+            self.say('250 OK')
+        elif verb == 'DATA':
+            self.say('354 go ahead')
+            self.read_data()
+            self.say('250 2.0.0 queued')
+        elif verb == 'QUIT':
+            self.say('221 bye')
+            return False
+        else:
+            self.say('502 5.5.1 not here')
+        return True
 
 
 def test_helo_fallback(env):

@@ -11,10 +11,7 @@ and -v, which shows the dialogue but never the secret.
 
 import base64
 import os
-import socket
-import ssl
 import sys
-import threading
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
 import harness  # noqa: E402
@@ -328,91 +325,45 @@ def test_no_auth_offered(env):
     c.no_auth_sent(label)
 
 
-class FakeServer:
-    """A one-connection SMTP server for dialogues the relay cannot play.
+class FakeServer(harness.ScriptedServer):
+    """A server for dialogues the relay cannot play.
 
     mode 'auth_before_tls_only': offers STARTTLS and AUTH PLAIN LOGIN in
     clear text, but no AUTH once TLS is up.  mode 'helo_only': answers EHLO
     with 502 (an RFC 821 server), so the client falls back to HELO, which
     announces nothing.  Either way AUTH is refused 502 and MAIL 530 (it
-    needs an AUTH the client could not make).  commands lists what the
-    client sent.
+    needs an AUTH the client could not make).
     """
+
+    greeting = '220 fake.test ESMTP'
 
     def __init__(self, relay, mode):
         self.relay = relay
         self.mode = mode
-        self.commands = []
-        self.errors = []
-        self.listener = socket.socket()
-        self.listener.bind(('127.0.0.1', 0))
-        self.listener.listen(1)
-        self.listener.settimeout(15)
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.tls = False
+        super().__init__()
 
-    def _serve(self):
-        try:
-            conn, _ = self.listener.accept()
-        except OSError as e:
-            self.errors.append(repr(e))
-            return
-        conn.settimeout(10)
-        self.conn = conn
-        try:
-            self._dialogue()
-        except (OSError, ssl.SSLError, ValueError) as e:
-            self.errors.append(repr(e))
-        finally:
-            self.conn.close()
-
-    def _dialogue(self):
-        f = self.conn.makefile('rwb')
-        tls = False
-
-        def say(*lines):
-            f.write(b''.join(line.encode() + b'\r\n' for line in lines))
-            f.flush()
-        say('220 fake.test ESMTP')
-        while True:
-            line = f.readline()
-            if not line:
-                return
-            line = line.rstrip(b'\r\n').decode('utf-8', 'replace')
-            self.commands.append(line)
-            verb = line.split(' ', 1)[0].upper()
-            if verb == 'EHLO' and self.mode == 'helo_only':
-                say('502 5.5.2 Error: command not recognized')
-            elif verb == 'EHLO' and not tls:
-                say('250-fake.test', '250-STARTTLS', '250 AUTH PLAIN LOGIN')
-            elif verb == 'EHLO':
-                say('250-fake.test', '250 8BITMIME')
-            elif verb == 'HELO':
-                say('250 fake.test')
-            elif verb == 'STARTTLS' and not tls:
-                say('220 2.0.0 go ahead')
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ctx.load_cert_chain(self.relay.server_cert,
-                                    self.relay.server_key)
-                self.conn = ctx.wrap_socket(self.conn, server_side=True)
-                f = self.conn.makefile('rwb')
-                tls = True
-            elif verb == 'MAIL':
-                say('530 5.7.0 Authentication required')
-            elif verb == 'QUIT':
-                say('221 2.0.0 bye')
-                return
-            else:
-                say('502 5.5.1 not here')
-
-    def close(self):
-        self.thread.join(15)
-        self.listener.close()
-
-    @property
-    def verbs(self):
-        return [c.split(' ', 1)[0].upper() for c in self.commands]
+    def handle(self, verb, line):
+        if verb == 'EHLO' and self.mode == 'helo_only':
+            self.say('502 5.5.2 Error: command not recognized')
+        elif verb == 'EHLO' and not self.tls:
+            self.say('250-fake.test', '250-STARTTLS', '250 AUTH PLAIN LOGIN')
+        elif verb == 'EHLO':
+            self.say('250-fake.test', '250 8BITMIME')
+        elif verb == 'HELO':
+            self.say('250 fake.test')
+        elif verb == 'STARTTLS' and not self.tls:
+            self.say('220 2.0.0 go ahead')
+            self.start_tls(self.relay.server_cert, self.relay.server_key)
+            self.tls = True
+        elif verb == 'MAIL':
+            self.say('530 5.7.0 Authentication required')
+        elif verb == 'QUIT':
+            self.say('221 2.0.0 bye')
+            return False
+        else:
+            self.say('502 5.5.1 not here')
+        return True
 
 
 def test_auth_only_before_tls(env):
