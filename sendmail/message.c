@@ -136,8 +136,8 @@ header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
 {
 	struct message *m = r->m;
 	struct header *h;
-
 	struct buf b = BUF_INIT;
+	size_t before = 0;
 
 	if (m->header_bytes + n + 2 > MESSAGE_HEADER_MAX) {
 		fail(r, EX_DATAERR,
@@ -155,10 +155,11 @@ header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
 		/* a continuation line: append to the last field */
 		h = &m->h[m->nh - 1];
 		buf_addstr(&b, h->field);
+		before = b.len;
 		free(h->field);
 	}
 	fold_into(&b, s, n);
-	m->header_bytes += b.len - (h->field ? strlen(h->field) : 0);
+	m->header_bytes += b.len - before;
 	h->field = buf_detach(&b);
 }
 
