@@ -21,9 +21,9 @@ def read(rel):
 
 
 def config_keys():
-    """The key table of cfg/cfg.c: rows like { "port", S_ACCOUNT, ... }."""
+    """The key table of cfg/keys.c: rows like { "port", S_ACCOUNT, ... }."""
     return re.findall(r'^\s*\{ "([a-z_]+)", S_(?:GLOBAL|ACCOUNT),',
-                      read('cfg/cfg.c'), re.M)
+                      read('cfg/keys.c'), re.M)
 
 
 def test(env):
@@ -41,7 +41,7 @@ def test(env):
         ok(len(r.stdout) > 2000, page + ': has content')
 
     keys = config_keys()
-    ok(len(keys) >= 18, 'found the key table in cfg.c (%d keys)' % len(keys))
+    ok(len(keys) >= 18, 'found the key table in keys.c (%d keys)' % len(keys))
     page = read('doc/mailshim.ini.5')
     readme = read('README.md')
     for k in keys:

@@ -1,5 +1,5 @@
 /*
- * t-cfg.c - unit tests for the mailshim.ini loader (cfg/cfg.c).
+ * t-cfg.c - unit tests for the mailshim.ini loader (cfg/cfg.c, cfg/keys.c).
  *
  * Each case writes an ini file into a private mkdtemp directory, loads it
  * and checks either one value or the exact error message; the messages

@@ -1,0 +1,409 @@
+/*
+ * keys.c - the vocabulary of mailshim.ini (see keys.h): the key table, the
+ * value parsers and what they accept, the keys that conflict, the provider
+ * presets, and the defaults.
+ *
+ * Nothing here reads the file: cfg.c hands each value, once read and
+ * cross-checked, to the parser in its key's row.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "keys.h"
+#include "util.h"
+
+static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
+    p_auth, p_bool, p_timeout, p_mail_type, p_provider;
+
+#define A(f) offsetof(struct account, f)
+#define C(f) offsetof(struct config, f)
+
+static const struct keydef keys[] = {
+	{ "account", S_GLOBAL, 0, p_string, C(default_account) },
+	{ "local_domain", S_GLOBAL, 0, p_name, C(local_domain) },
+	{ "aliases", S_GLOBAL, 0, p_string, C(aliases) },
+	{ "provider", S_ACCOUNT, 0, p_provider, A(provider) },
+	{ "host", S_ACCOUNT, 0, p_host, A(host) },
+	{ "port", S_ACCOUNT, 0, p_port, A(port) },
+	{ "tls", S_ACCOUNT, 0, p_tls, A(tls) },
+	{ "auth", S_ACCOUNT, 0, p_auth, A(auth) },
+	/* NHN Cloud writes "appkey#mail_type": a silent cut would lose it */
+	{ "username", S_ACCOUNT, KF_NOCUT, p_string, A(username) },
+	{ "appkey", S_ACCOUNT, KF_NOCUT, p_string, A(username) },
+	{ "password", S_ACCOUNT, KF_SECRET, p_secret, A(password) },
+	{ "secretkey", S_ACCOUNT, KF_SECRET, p_secret, A(password) },
+	{ "password_file", S_ACCOUNT, 0, p_string, A(password_file) },
+	{ "mail_type", S_ACCOUNT, 0, p_mail_type, A(mail_type) },
+	{ "from", S_ACCOUNT, 0, p_from, A(from) },
+	{ "helo", S_ACCOUNT, 0, p_name, A(helo) },
+	{ "ca_file", S_ACCOUNT, 0, p_string, A(ca_file) },
+	{ "tls_verify", S_ACCOUNT, 0, p_bool, A(tls_verify) },
+	{ "timeout", S_ACCOUNT, 0, p_timeout, A(timeout) },
+};
+
+/* Keys that say the same thing twice; the first name is the one shown first. */
+const char *const conflicts[][2] = {
+	{ "username", "appkey" },
+	{ "password", "secretkey" },
+	{ "password", "password_file" },
+	{ "secretkey", "password_file" },
+	{ NULL, NULL },
+};
+
+/*
+ * Provider presets, as key/value pairs run through the same parsers, for
+ * the keys the section leaves out.  There is no port preset: the port
+ * follows tls (587 for starttls, 465 when tls = tls is set over the preset).
+ */
+static const char *const nhncloud_presets[] = { "host",
+	"smtp-mail.nhncloudservice.com", "tls", "starttls", "auth", "plain",
+	NULL };
+
+static const struct provider providers[] = {
+	{ "nhncloud", nhncloud_presets },
+};
+
+struct word {
+	const char *name;
+	int value;
+};
+
+static const struct word tls_words[] = { { "starttls", TLS_STARTTLS },
+	{ "tls", TLS_IMPLICIT }, { "none", TLS_NONE }, { NULL, 0 } };
+static const struct word auth_words[] = { { "plain", AUTH_PLAIN },
+	{ "login", AUTH_LOGIN }, { "none", AUTH_NONE }, { NULL, 0 } };
+static const struct word bool_words[] = { { "yes", 1 }, { "true", 1 },
+	{ "on", 1 }, { "1", 1 }, { "no", 0 }, { "false", 0 }, { "off", 0 },
+	{ "0", 0 }, { NULL, 0 } };
+static const struct word mail_type_words[] = { { "normal", 0 }, { "auth", 1 },
+	{ "ad", 2 }, { NULL, 0 } };
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int
+is_cntrl(int c)
+{
+	return (c >= 0 && c < 0x20) || c == 0x7f;
+}
+
+static const struct word *
+pick(const struct word *w, const char *v)
+{
+	for (; w->name; w++)
+		if (!ascii_strcasecmp(w->name, v))
+			return w;
+	return NULL;
+}
+
+/* Decimal only: iniparser_getint() would read "0587" as octal. */
+static int
+decimal(const char *v, long min, long max, long *out)
+{
+	long n = 0;
+
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return -1;
+		n = n * 10 + (*v - '0');
+		if (n > max)
+			return -1;
+	}
+	if (n < min)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int
+has_cntrl(const char *v)
+{
+	for (; *v; v++)
+		if (is_cntrl((unsigned char)*v))
+			return 1;
+	return 0;
+}
+
+void
+set_string(void *dst, const char *v)
+{
+	char **p = dst;
+
+	free(*p);
+	*p = xstrdup(v);
+}
+
+/* ---- value parsers ------------------------------------------------------ */
+
+static const char *
+p_string(const char *v, void *dst)
+{
+	if (has_cntrl(v))
+		return "expected text without control characters";
+	set_string(dst, v);
+	return NULL;
+}
+
+/* A secret is taken as written: any byte iniparser can hand over is fine. */
+static const char *
+p_secret(const char *v, void *dst)
+{
+	char **p = dst;
+
+	free_secret(*p);
+	*p = xstrdup(v);
+	return NULL;
+}
+
+/* a name that goes into SMTP as one word: EHLO argument, local domain */
+static const char *
+p_name(const char *v, void *dst)
+{
+	for (const char *s = v; *s; s++)
+		if (is_cntrl((unsigned char)*s) || *s == ' ' || *s == '/')
+			return "expected a name without white space, control "
+			       "characters or '/'";
+	set_string(dst, v);
+	return NULL;
+}
+
+static const char *
+p_from(const char *v, void *dst)
+{
+	for (const char *s = v; *s; s++)
+		if (is_cntrl((unsigned char)*s) || *s == ' ' || *s == '<' ||
+		    *s == '>')
+			return "expected an address without white space, "
+			       "control characters, '<' or '>'";
+	set_string(dst, v);
+	return NULL;
+}
+
+/*
+ * A DNS name, an IPv4 address or an IPv6 literal, bare or in brackets.
+ * Anything that could make the host part of a URL mean something else
+ * ('/', '@', '?', '#', white space) is outside the allowed characters.
+ */
+static int
+valid_hostname(const char *v)
+{
+	size_t n = strlen(v), label = 0;
+	int numeric = 1;
+
+	if (n == 0 || n > 254 || v[0] == '.' || (n == 254 && v[n - 1] != '.'))
+		return 0;
+	for (const char *s = v; *s; s++) {
+		if (*s == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (++label > 63)
+			return 0;
+		if (*s >= '0' && *s <= '9')
+			continue;
+		numeric = 0;
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		        *s == '-' || *s == '_'))
+			return 0;
+	}
+	if (numeric) {
+		/* all digits and dots: it had better be a dotted quad */
+		struct in_addr a4;
+		return inet_pton(AF_INET, v, &a4) == 1;
+	}
+	return 1;
+}
+
+static const char *
+p_host(const char *v, void *dst)
+{
+	static const char expect[] = "expected a host name or an IP address";
+	struct in6_addr a6;
+	size_t n = strlen(v);
+	char *bare;
+
+	if (v[0] == '[' || strchr(v, ':')) {
+		if (v[0] == '[') {
+			if (n < 3 || v[n - 1] != ']')
+				return expect;
+			bare = xstrndup(v + 1, n - 2);
+		} else
+			bare = xstrdup(v);
+		if (inet_pton(AF_INET6, bare, &a6) != 1) {
+			free(bare);
+			return expect;
+		}
+		free(*(char **)dst);
+		*(char **)dst = bare;
+		return NULL;
+	}
+	if (!valid_hostname(v))
+		return expect;
+	set_string(dst, v);
+	return NULL;
+}
+
+static const char *
+p_port(const char *v, void *dst)
+{
+	long n;
+
+	if (decimal(v, 1, 65535, &n) == -1)
+		return "expected a number from 1 to 65535";
+	*(unsigned *)dst = (unsigned)n;
+	return NULL;
+}
+
+static const char *
+p_timeout(const char *v, void *dst)
+{
+	long n;
+
+	if (decimal(v, 1, 3600, &n) == -1)
+		return "expected a number of seconds from 1 to 3600";
+	*(long *)dst = n;
+	return NULL;
+}
+
+static const char *
+p_bool(const char *v, void *dst)
+{
+	const struct word *w = pick(bool_words, v);
+
+	if (!w)
+		return "expected yes or no";
+	*(int *)dst = w->value;
+	return NULL;
+}
+
+static const char *
+p_tls(const char *v, void *dst)
+{
+	const struct word *w = pick(tls_words, v);
+
+	if (!w)
+		return "expected starttls, tls or none";
+	*(enum tls_mode *)dst = (enum tls_mode)w->value;
+	return NULL;
+}
+
+static const char *
+p_auth(const char *v, void *dst)
+{
+	const struct word *w = pick(auth_words, v);
+
+	if (!w)
+		return "expected plain, login or none";
+	*(enum auth_mech *)dst = (enum auth_mech)w->value;
+	return NULL;
+}
+
+const char *
+auth_name(enum auth_mech m)
+{
+	return m == AUTH_PLAIN ? "plain" : m == AUTH_LOGIN ? "login" : "none";
+}
+
+static const char *
+p_mail_type(const char *v, void *dst)
+{
+	const struct word *w = pick(mail_type_words, v);
+
+	if (!w)
+		return "expected normal, auth or ad";
+	set_string(dst, w->name);
+	return NULL;
+}
+
+const struct provider *
+find_provider(const char *name)
+{
+	for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+		if (!ascii_strcasecmp(providers[i].name, name))
+			return &providers[i];
+	return NULL;
+}
+
+static const char *
+p_provider(const char *v, void *dst)
+{
+	const struct provider *p = find_provider(v);
+
+	if (!p)
+		return "expected nhncloud";
+	set_string(dst, p->name);
+	return NULL;
+}
+
+/*
+ * Does the parser store an allocated string at dst?  A new parser that does
+ * goes here, so that release_values() frees what it stores.
+ */
+static int
+stores_string(parse_fn *parse)
+{
+	return parse == p_string || parse == p_secret || parse == p_name ||
+	    parse == p_from || parse == p_host || parse == p_mail_type ||
+	    parse == p_provider;
+}
+
+/* ---- lookups, defaults, release ----------------------------------------- */
+
+const struct keydef *
+find_key(const char *name, int scope)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if ((keys[i].scope & scope) && !strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+const char *
+preset_value(const char *provider, const char *key)
+{
+	const struct provider *p;
+
+	if (!provider || !(p = find_provider(provider)))
+		return NULL;
+	for (const char *const *kv = p->presets; *kv; kv += 2)
+		if (!strcmp(kv[0], key))
+			return kv[1];
+	return NULL;
+}
+
+void
+set_defaults(int scope, void *base)
+{
+	struct account *a = base;
+
+	/* the [mailshim] keys all default to NULL (the caller zeroes cfg) */
+	if (scope != S_ACCOUNT)
+		return;
+	a->tls = TLS_STARTTLS;
+	a->tls_verify = 1;
+	a->timeout = 60;
+}
+
+void
+release_values(int scope, void *base)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct keydef *kd = &keys[i];
+		char **p = (char **)((char *)base + kd->off);
+
+		if (!(kd->scope & scope) || !stores_string(kd->parse))
+			continue;
+		if (kd->flags & KF_SECRET)
+			free_secret(*p);
+		else
+			free(*p);
+		/* two keys may share a field: username and appkey */
+		*p = NULL;
+	}
+}
