@@ -42,38 +42,9 @@ CLEAN_VERBS = ['EHLO', 'STARTTLS', 'EHLO', 'AUTH', 'MAIL', 'RCPT', 'DATA']
 
 # ---- helpers ---------------------------------------------------------------
 
-def submit(env, args, data):
-    """Run mailshim with a fresh relay record; return (result, messages,
-    sessions) once the relay has seen the client go."""
-    env.relay.reset()
-    r = env.run(args, input=data)
-    env.relay.wait_idle()
-    return r, env.relay.messages, env.relay.sessions
-
-
-def delivered(env, args, data, name):
-    """Run mailshim; pass if it exited 0, silently, and the relay accepted
-    exactly one message.  Returns that message (None on failure)."""
-    r, msgs, _ = submit(env, args, data)
-    good = ok(r.rc == 0 and r.err == '' and len(msgs) == 1,
-              f'{name}: exit 0, no stderr, one message')
-    if not good:
-        diag(r.describe())
-        diag(f'messages: {len(msgs)}')
-        return None
-    return msgs[0]
-
-
-def refused(env, args, data, rc, err, name):
-    """Run mailshim; pass if it exited rc with stderr err (a string, or a
-    compiled regex) and the relay saw no connection at all."""
-    r, msgs, sessions = submit(env, args, data)
-    is_(r.rc, rc, f'{name}: exit {rc}')
-    if hasattr(err, 'pattern'):
-        like(r.err, err, f'{name}: stderr')
-    else:
-        is_(r.err, err, f'{name}: stderr')
-    is_([s.verbs for s in sessions], [], f'{name}: no connection to the relay')
+submit = harness.submit
+delivered = harness.delivered
+refused = harness.refused
 
 
 def added(before: bytes, from_value: bytes, body: bytes) -> bytes:

@@ -28,12 +28,8 @@ MSG = b'Subject: rcpt\n\nbody\n'
 # ---- helpers ---------------------------------------------------------------
 
 def submit(env, args, data=MSG):
-    """Run mailshim -f SENDER args with a fresh relay record; return
-    (result, messages, sessions) once the relay has seen the client go."""
-    env.relay.reset()
-    r = env.run(['-f', SENDER] + args, input=data)
-    env.relay.wait_idle()
-    return r, env.relay.messages, env.relay.sessions
+    """Run mailshim -f SENDER args (see harness.submit)."""
+    return harness.submit(env, ['-f', SENDER] + args, data)
 
 
 def recipients(env, args, want, name, data=MSG):
@@ -51,16 +47,8 @@ def recipients(env, args, want, name, data=MSG):
 
 
 def refused(env, args, rc, err, name, data=MSG):
-    """Pass if mailshim exits rc with stderr err (exact text, or a compiled
-    regex for the line) and the relay saw no connection, hence no MAIL."""
-    r, msgs, sessions = submit(env, args, data)
-    is_(r.rc, rc, f'{name}: exit {rc}')
-    if hasattr(err, 'pattern'):
-        like(r.err, err, f'{name}: stderr')
-    else:
-        is_(r.err, err, f'{name}: stderr')
-    is_(([s.verbs for s in sessions], len(msgs)), ([], 0),
-        f'{name}: no connection, no transaction')
+    """harness.refused, for mailshim -f SENDER args."""
+    harness.refused(env, ['-f', SENDER] + args, data, rc, err, name)
 
 
 def headers_of(m):
