@@ -157,7 +157,9 @@ prepare(struct run *r)
 {
 	struct envelope_ctx ctx = {
 		.local_domain = r->local_domain,
-		.aliases = r->have_aliases ? &r->aliases : NULL,
+		/* -n: no aliasing, as in sendmail */
+		.aliases = r->have_aliases && !r->opt.no_aliases ? &r->aliases
+		                                                 : NULL,
 		.default_sender = r->acct->from,
 		.user = r->user,
 		.notes = &r->notes,

@@ -45,21 +45,59 @@ set_mode(struct options *o, const char *v, char **err)
 		o->mode = MODE_DELIVER;
 	else if (!strcmp(v, "s"))
 		o->mode = MODE_SMTP;
-	else if (!strcmp(v, "p"))
+	else if (!strcmp(v, "p") || !strcmp(v, "P"))
 		o->mode = MODE_LIST_QUEUE;
 	else if (!strcmp(v, "i"))
 		o->mode = MODE_ALIASES;
 	else if (!strcmp(v, "v"))
 		o->mode = MODE_VERIFY;
-	else if (!strcmp(v, "d") || !strcmp(v, "D") || !strcmp(v, "t") ||
-	    !strcmp(v, "h") || !strcmp(v, "H") || !strcmp(v, "a"))
+	else if (!strcmp(v, "d") || !strcmp(v, "D") || !strcmp(v, "l"))
 		return usage_error(err,
 		    "-b%s is not supported: mailshim "
 		    "sends mail to a relay and runs no daemon",
 		    v);
+	else if (!strcmp(v, "t") || !strcmp(v, "h") || !strcmp(v, "H") ||
+	    !strcmp(v, "a"))
+		return usage_error(err,
+		    "-b%s is not supported: mailshim has no "
+		    "address test mode, host status or ARPANET mode",
+		    v);
 	else
 		return usage_error(err, "unknown mode '-b%s'", v);
 	return 0;
+}
+
+/* -N: NEVER, or a list of SUCCESS, FAILURE and DELAY (RFC 3461) */
+static int
+valid_notify(const char *v)
+{
+	const char *p = v;
+
+	if (!ascii_strcasecmp(v, "NEVER"))
+		return 1;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		if (!((n == 7 && !ascii_strncasecmp(p, "SUCCESS", 7)) ||
+		        (n == 7 && !ascii_strncasecmp(p, "FAILURE", 7)) ||
+		        (n == 5 && !ascii_strncasecmp(p, "DELAY", 5))))
+			return 0;
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			return 0;
+	}
+	return p != v;
+}
+
+/* -V: printable ASCII, at most 100 characters (RFC 3461 4.4) */
+static int
+valid_envid(const char *v)
+{
+	size_t n = 0;
+
+	for (; v[n]; n++)
+		if ((unsigned char)v[n] < 0x21 || (unsigned char)v[n] > 0x7e)
+			return 0;
+	return n > 0 && n <= 100;
 }
 
 /* -o<option>[value]: the sendmail.cf options callers pass on the command line */
@@ -82,7 +120,7 @@ set_o(struct options *o, const char *v)
 static int
 takes_value(int c)
 {
-	return strchr("fFrCBNRVXhLpAOo", c) != NULL;
+	return strchr("fFrCBNRVXDhLpAOo", c) != NULL;
 }
 
 static int
@@ -118,14 +156,30 @@ apply(struct options *o, int c, const char *v, char **err)
 	case 'o':
 		return set_o(o, v);
 	case 'N':
+		if (!valid_notify(v))
+			return usage_error(err,
+			    "-N takes NEVER or a list of "
+			    "SUCCESS, FAILURE and DELAY, not '%s'",
+			    v);
+		o->dsn_notify = v;
+		break;
 	case 'R':
+		if (ascii_strcasecmp(v, "FULL") && ascii_strcasecmp(v, "HDRS"))
+			return usage_error(
+			    err, "-R takes FULL or HDRS, not '%s'", v);
+		o->dsn_ret = v;
+		break;
 	case 'V':
-		note(
-		    o, flag, v, "delivery status notification request ignored");
+		if (!valid_envid(v))
+			return usage_error(err,
+			    "-V takes an envelope id of 1 to 100 "
+			    "printable characters");
+		o->dsn_envid = v;
 		break;
 	case 'X':
-		/* never a file: the vehicle of CVE-2016-10033 */
-		note(o, flag, v, "ignored, no traffic log is written");
+	case 'D':
+		/* never a file: -X was the vehicle of CVE-2016-10033 */
+		note(o, flag, v, "ignored, no log file is written");
 		break;
 	default:
 		note(o, flag, v, "ignored");
@@ -182,9 +236,10 @@ options_parse(int argc, char **argv, struct options *o, char **err)
 			}
 			if (c == 'q' || c == 'd' || c == 'M' || c == 'e') {
 				/* value only ever glued: -q30m, -qIid, -d0.1 */
-				if (c == 'q')
+				if (c == 'q') {
 					o->mode = MODE_QUEUE_RUN;
-				else
+					o->queue_arg = p + 1;
+				} else
 					note(o, (char[]){ '-', (char)c, 0 },
 					    p + 1, "ignored");
 				break;
@@ -213,9 +268,15 @@ options_parse(int argc, char **argv, struct options *o, char **err)
 			case 'v':
 				o->verbose++;
 				break;
+			case 'n':
+				o->no_aliases = 1;
+				break;
+			case 'I':
+				/* Postfix: initialise the alias database */
+				o->mode = MODE_ALIASES;
+				break;
 			case 'G':
 			case 'U':
-			case 'n':
 			case 'm':
 				note(o, (char[]){ '-', (char)c, 0 }, NULL,
 				    "ignored");

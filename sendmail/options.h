@@ -32,6 +32,11 @@ struct options {
 	const char *config;        /* -C */
 	const char *body_type;     /* -B: 7BIT or 8BITMIME */
 	const char *delivery;      /* -od<x>: "i", "b", "q" ... */
+	const char *dsn_notify;    /* -N: NEVER, or SUCCESS,FAILURE,DELAY */
+	const char *dsn_ret;       /* -R: FULL or HDRS */
+	const char *dsn_envid;     /* -V: the envelope id */
+	const char *queue_arg;     /* -q<...>: interval or I/R/S selector */
+	int no_aliases;            /* -n: do not expand aliases */
 	struct strlist recipients; /* arguments after the flags */
 	struct strlist notes;      /* accepted-and-ignored flags, for -v */
 };

@@ -35,6 +35,17 @@ summary(const struct options *o)
 	for (size_t i = 0; i < o->recipients.n; i++)
 		buf_addf(&b, "%s%s", i ? "," : "", o->recipients.v[i]);
 	buf_addf(&b, " notes=%zu", o->notes.n);
+	/* the rarer fields only when set, to keep the rows short */
+	if (o->dsn_notify)
+		buf_addf(&b, " N=%s", o->dsn_notify);
+	if (o->dsn_ret)
+		buf_addf(&b, " R=%s", o->dsn_ret);
+	if (o->dsn_envid)
+		buf_addf(&b, " V=%s", o->dsn_envid);
+	if (o->queue_arg)
+		buf_addf(&b, " q=%s", o->queue_arg);
+	if (o->no_aliases)
+		buf_addstr(&b, " n");
 	return buf_detach(&b);
 }
 
@@ -67,7 +78,8 @@ static const struct row rows[] = {
 	    "notes=0" },
 	{ { "sendmail", "-oem", "-oi", "-N", "success,failure", "-R", "hdrs",
 	      "--", "to@x" },
-	    "deliver t=0 i=1 v=0 f=- F=- C=- B=- od=- rcpt=to@x notes=3" },
+	    "deliver t=0 i=1 v=0 f=- F=- C=- B=- od=- rcpt=to@x notes=1 "
+	    "N=success,failure R=hdrs" },
 	{ { "sendmail", "-f", "fail2ban", "root" },
 	    "deliver t=0 i=0 v=0 f=fail2ban F=- C=- B=- od=- rcpt=root "
 	    "notes=0" },
@@ -107,9 +119,60 @@ static const struct row rows[] = {
 	{ { "sendmail", "-bv", "root" },
 	    "verify t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=root notes=0" },
 	{ { "sendmail", "-q30m" },
-	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0 q=30m" },
 	{ { "sendmail", "--version" },
 	    "version t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	/* every flag of Sendmail 8's and Postfix's sendmail(1), glued and
+	 * separate: honoured ones show in the summary, ignored ones as notes */
+	{ { "sendmail", "-Am", "-A", "c", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=2" },
+	{ { "sendmail", "-G", "-U", "-m", "-n", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=3 n" },
+	{ { "sendmail", "-GUmn", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=3 n" },
+	{ { "sendmail", "-h", "17", "-h17", "-L", "tag", "-Ltag", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=4" },
+	{ { "sendmail", "-O", "DeliveryMode=b", "-OLogLevel=9", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=2" },
+	{ { "sendmail", "-p", "ESMTP:host", "-pSMTP", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=2" },
+	{ { "sendmail", "-eq", "-Mrfoo", "-d0.1", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=3" },
+	{ { "sendmail", "-X", "/tmp/x.log", "-X/tmp/y.log", "-D", "/tmp/d",
+	      "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=3" },
+	{ { "sendmail", "-XV", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=1" },
+	{ { "sendmail", "-NSUCCESS,DELAY", "-RFULL", "-Venv-1", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=0 "
+	    "N=SUCCESS,DELAY R=FULL V=env-1" },
+	{ { "sendmail", "-N", "never", "-R", "full", "-V", "abc", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=0 "
+	    "N=never R=full V=abc" },
+	{ { "sendmail", "-oA/etc/aliases", "-o7", "-o8", "-om", "-oee", "-oep",
+	      "-oeq", "-oew", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt=x@y notes=8" },
+	{ { "sendmail", "-odq", "-odb", "x@y" },
+	    "deliver t=0 i=0 v=0 f=- F=- C=- B=- od=b rcpt=x@y notes=0" },
+	{ { "sendmail", "-I" },
+	    "aliases t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-bi" },
+	    "aliases t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-bP" },
+	    "listq t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-q" },
+	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0 q=" },
+	{ { "sendmail", "-qIabc123" },
+	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0 q=Iabc123" },
+	{ { "sendmail", "-qRexample.com" },
+	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0 "
+	    "q=Rexample.com" },
+	{ { "sendmail", "-qS@shop.example", "-v" },
+	    "qrun t=0 i=0 v=1 f=- F=- C=- B=- od=- rcpt= notes=0 "
+	    "q=S@shop.example" },
+	{ { "sendmail", "-bm", "-i", "-i", "-oi", "-t", "-v", "-f", "a@x",
+	      "-fa@x", "x@y" },
+	    "deliver t=1 i=1 v=1 f=a@x F=- C=- B=- od=- rcpt=x@y notes=0" },
 	/* errors */
 	{ { "sendmail", "-f" }, "error: option -f needs a value" },
 	{ { "sendmail", "-t", "-F" }, "error: option -F needs a value" },
@@ -123,6 +186,31 @@ static const struct row rows[] = {
 	{ { "sendmail", "-b" }, "error: -b needs a mode letter, e.g. -bm" },
 	{ { "sendmail", "-B", "9BIT" },
 	    "error: -B takes 7BIT or 8BITMIME, not '9BIT'" },
+	{ { "sendmail", "-N", "sometimes", "x@y" },
+	    "error: -N takes NEVER or a list of SUCCESS, FAILURE and DELAY, "
+	    "not 'sometimes'" },
+	{ { "sendmail", "-NSUCCESS,", "x@y" },
+	    "error: -N takes NEVER or a list of SUCCESS, FAILURE and DELAY, "
+	    "not 'SUCCESS,'" },
+	{ { "sendmail", "-R", "BODY", "x@y" },
+	    "error: -R takes FULL or HDRS, not 'BODY'" },
+	{ { "sendmail", "-V", "a b", "x@y" },
+	    "error: -V takes an envelope id of 1 to 100 printable characters" },
+	{ { "sendmail", "-bt" },
+	    "error: -bt is not supported: mailshim has no address test mode, "
+	    "host status or ARPANET mode" },
+	{ { "sendmail", "-bD" },
+	    "error: -bD is not supported: mailshim sends mail to a relay and "
+	    "runs no daemon" },
+	{ { "sendmail", "-bl" },
+	    "error: -bl is not supported: mailshim sends mail to a relay and "
+	    "runs no daemon" },
+	{ { "sendmail", "-bh" },
+	    "error: -bh is not supported: mailshim has no address test mode, "
+	    "host status or ARPANET mode" },
+	{ { "sendmail", "-bH" },
+	    "error: -bH is not supported: mailshim has no address test mode, "
+	    "host status or ARPANET mode" },
 	{ { "sendmail", "-f", "a@x", "-r", "b@y" },
 	    "error: more than one sender given (-f/-r 'b@y')" },
 };
