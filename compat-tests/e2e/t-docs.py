@@ -40,6 +40,30 @@ def test(env):
         is_(r.stderr, '', page + ': no warnings')
         ok(len(r.stdout) > 2000, page + ': has content')
 
+    # every flag the sendmail compatibility issue names has a row in
+    # mailshim(8)'s table, with its behaviour
+    r = subprocess.run(['man', '-l', os.path.join(TOP, 'doc/mailshim.8')],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, MANWIDTH='200'))
+    table = r.stdout.split('Flag ', 1)[-1].split('Any other flag', 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        m = re.match(r'\s+(-\S.*?)\s{2,}(honoured|ignored|refused)\s', line)
+        if m:
+            for flag in re.split(r',\s*', m.group(1)):
+                rows[flag.split(' ')[0].split('[')[0]] = m.group(2)
+    for flag in ('-t -i -oi -f -r -F -v -N -R -V -B -C -G -L -U -X -O -h '
+                 '-n -m -e -M -A -d -D -I -bm -bs -bp -bP -bi -bv -bd -bD '
+                 '-bl -bt -bh -bH -ba -q -p --version --help').split():
+        # a row is the flag itself, or the flag and a placeholder for its
+        # glued value (-dx, -Mxv, -ox)
+        ok(any(k == flag or (k.startswith(flag) and
+                             k[len(flag):] in ('x', 'xv'))
+               for k in rows),
+           'mailshim(8) table has a row for %s' % flag)
+    is_(rows.get('-bs'), 'refused', 'the table says -bs is refused for now')
+    is_(rows.get('-X'), 'ignored', 'the table says -X is ignored')
+
     keys = config_keys()
     ok(len(keys) >= 18, 'found the key table in keys.c (%d keys)' % len(keys))
     page = read('doc/mailshim.ini.5')
