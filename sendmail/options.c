@@ -108,11 +108,12 @@ set_o(struct options *o, const char *v)
 		o->ignore_dots = 1;
 	else if (v[0] == 'd' && v[1])
 		o->delivery = v + 1;
-	else if (v[0] == 'e' || v[0] == 'm' || v[0] == 'M' || v[0] == 'Q' ||
-	    v[0] == 'T' || v[0] == 'L' || v[0] == 'O')
-		note(o, "-o", v, "ignored (not a relay client's concern)");
-	else
-		note(o, "-o", v, "ignored");
+	else {
+		/* named as callers write it: -oem, not -o em */
+		char *flag = xasprintf("-o%s", v);
+		note(o, flag, NULL, "ignored");
+		free(flag);
+	}
 	return 0;
 }
 
