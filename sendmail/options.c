@@ -24,9 +24,21 @@ usage_error(char **err, const char *fmt, ...)
 {
 	va_list ap;
 
+	struct buf b = BUF_INIT;
+	char *msg;
+
 	va_start(ap, fmt);
-	*err = xvasprintf(fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
+	/* the message quotes what the caller gave: keep it on one line */
+	buf_init(&b);
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			buf_addf(&b, "\\x%02x", *p);
+		else
+			buf_addch(&b, *p);
+	free(msg);
+	*err = buf_detach(&b);
 	return EX_USAGE;
 }
 

@@ -192,6 +192,10 @@ static const struct row rows[] = {
 	{ { "sendmail", "-NSUCCESS,", "x@y" },
 	    "error: -N takes NEVER or a list of SUCCESS, FAILURE and DELAY, "
 	    "not 'SUCCESS,'" },
+	{ { "sendmail", "-R", "HDRS\r\nRCPT TO:<e@vil>", "x@y" },
+	    "error: -R takes FULL or HDRS, not 'HDRS\\x0d\\x0aRCPT "
+	    "TO:<e@vil>'" },
+	{ { "sendmail", "-\x01" }, "error: unknown option '-\\x01'" },
 	{ { "sendmail", "-R", "BODY", "x@y" },
 	    "error: -R takes FULL or HDRS, not 'BODY'" },
 	{ { "sendmail", "-V", "a b", "x@y" },
