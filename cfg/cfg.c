@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -647,6 +648,12 @@ finish_account(struct loader *l, const struct sect *s, struct account *a)
 		    "'mail_type' set but no 'username' in "
 		    "[%s]",
 		    s->name);
+	if (a->from_policy != FROM_KEEP && !a->from) {
+		e = find_ent(s, "from_policy");
+		return fail(l, e->line,
+		    "[%s] needs 'from' for from_policy = %s", s->name,
+		    from_policy_name(a->from_policy));
+	}
 	if (a->port == 0)
 		a->port = a->tls == TLS_IMPLICIT ? 465 : 587;
 	return 0;
@@ -789,6 +796,55 @@ config_account(const struct config *cfg, const char *name, char **err)
 		*err = xasprintf("%s: several accounts and no default: set "
 		                 "'account' in [%s]",
 		    path, GLOBAL_SECTION);
+	return NULL;
+}
+
+/* The first of a's match_from patterns that matches sender, or NULL. */
+static const char *
+matching_pattern(const struct account *a, const char *sender)
+{
+	for (size_t i = 0; i < a->match_from.n; i++)
+		if (!fnmatch(a->match_from.v[i], sender, FNM_CASEFOLD))
+			return a->match_from.v[i];
+	return NULL;
+}
+
+const struct account *
+config_account_for(const struct config *cfg, const char *sender,
+    const char **pattern, char **err)
+{
+	const char *path = cfg->path ? cfg->path : "(no config)";
+	int patterns = 0;
+
+	*pattern = NULL;
+	for (size_t i = 0; i < cfg->naccounts; i++) {
+		const struct account *a = &cfg->accounts[i];
+
+		patterns |= a->match_from.n > 0;
+		/* a bounce (the null sender) belongs to no one in particular */
+		if (sender && *sender &&
+		    (*pattern = matching_pattern(a, sender)))
+			return a;
+	}
+	/* without match_from, config_account() says best what is missing */
+	if (!patterns || cfg->default_account || cfg->naccounts == 1)
+		return config_account(cfg, NULL, err);
+	if (!err)
+		return NULL;
+	if (!sender)
+		*err = xasprintf("%s: no account for a message without -f: "
+		                 "match_from needs a sender and no default is "
+		                 "set ('account' in [%s])",
+		    path, GLOBAL_SECTION);
+	else if (!*sender)
+		*err = xasprintf("%s: no account for the null sender: "
+		                 "match_from does not apply to it and no "
+		                 "default is set ('account' in [%s])",
+		    path, GLOBAL_SECTION);
+	else
+		*err = xasprintf("%s: no account for sender '%s': none matches "
+		                 "and no default is set ('account' in [%s])",
+		    path, sender, GLOBAL_SECTION);
 	return NULL;
 }
 

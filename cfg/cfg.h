@@ -12,8 +12,16 @@
 #ifndef MAILSHIM_CFG_H
 #define MAILSHIM_CFG_H
 
+#include "util.h"
+
 enum tls_mode { TLS_STARTTLS, TLS_IMPLICIT, TLS_NONE };
 enum auth_mech { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN };
+/* what the account does to the caller's sender (from_policy) */
+enum from_policy {
+	FROM_KEEP,     /* send it as given */
+	FROM_ENVELOPE, /* MAIL FROM is the account's 'from' */
+	FROM_REWRITE   /* so is From:, with a Reply-To: to the caller */
+};
 
 struct account {
 	char *name;     /* section name, lower case */
@@ -34,6 +42,10 @@ struct account {
 	int tls_verify;      /* default 1 */
 	long timeout;        /* seconds, default 60 */
 	int line;            /* line of the section header, for messages */
+	/* globs of the senders this account is for (match_from), or none */
+	struct strlist match_from;
+	/* default FROM_KEEP; the others only with 'from' set */
+	enum from_policy from_policy;
 };
 
 struct config {
@@ -60,6 +72,18 @@ int config_load(const char *path, struct config *cfg, char **err);
  */
 const struct account *config_account(
     const struct config *cfg, const char *name, char **err);
+
+/*
+ * The account for a message whose envelope sender is sender (as sent:
+ * after aliases and local_domain; "" is the null sender; NULL when the
+ * caller gave none): the first account, in file order, with a match_from
+ * pattern that matches sender (fnmatch(3), without case); else the default
+ * account, as config_account(cfg, NULL) chooses it.  The null sender and
+ * NULL match no pattern.  *pattern is the pattern that matched, or NULL
+ * when the default was taken.  NULL with *err set when no account fits.
+ */
+const struct account *config_account_for(const struct config *cfg,
+    const char *sender, const char **pattern, char **err);
 
 /* The SASL user name to send: username, plus "#mail_type" when set. */
 char *account_sasl_user(const struct account *acct);

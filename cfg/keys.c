@@ -18,7 +18,8 @@
 #include "util.h"
 
 static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
-    p_auth, p_bool, p_timeout, p_mail_type, p_provider;
+    p_auth, p_bool, p_timeout, p_mail_type, p_provider, p_match_from,
+    p_from_policy;
 
 #define A(f) offsetof(struct account, f)
 #define C(f) offsetof(struct config, f)
@@ -40,6 +41,8 @@ static const struct keydef keys[] = {
 	{ "password_file", S_ACCOUNT, 0, p_string, A(password_file) },
 	{ "mail_type", S_ACCOUNT, 0, p_mail_type, A(mail_type) },
 	{ "from", S_ACCOUNT, 0, p_from, A(from) },
+	{ "match_from", S_ACCOUNT, 0, p_match_from, A(match_from) },
+	{ "from_policy", S_ACCOUNT, 0, p_from_policy, A(from_policy) },
 	{ "helo", S_ACCOUNT, 0, p_name, A(helo) },
 	{ "ca_file", S_ACCOUNT, 0, p_string, A(ca_file) },
 	{ "tls_verify", S_ACCOUNT, 0, p_bool, A(tls_verify) },
@@ -82,6 +85,9 @@ static const struct word bool_words[] = { { "yes", 1 }, { "true", 1 },
 	{ "0", 0 }, { NULL, 0 } };
 static const struct word mail_type_words[] = { { "normal", 0 }, { "auth", 1 },
 	{ "ad", 2 }, { NULL, 0 } };
+static const struct word from_policy_words[] = { { "keep", FROM_KEEP },
+	{ "envelope", FROM_ENVELOPE }, { "rewrite", FROM_REWRITE },
+	{ NULL, 0 } };
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -321,6 +327,101 @@ p_mail_type(const char *v, void *dst)
 	return NULL;
 }
 
+/*
+ * One glob pattern of n bytes, for fnmatch(3): a '[' must be closed and a
+ * backslash must escape something.  fnmatch() would read the first literally and
+ * match nothing with the second: either way a typo, never what was meant.
+ */
+static int
+valid_glob(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\\') {
+			if (++i == n)
+				return 0;
+		} else if (p[i] == '[') {
+			size_t j = i + 1;
+
+			if (j < n && (p[j] == '!' || p[j] == '^'))
+				j++;
+			if (j < n && p[j] == ']')
+				j++; /* a ']' first in the set is a member */
+			while (j < n && p[j] != ']')
+				j++;
+			if (j == n)
+				return 0;
+			i = j;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Glob patterns separated by commas and/or white space: "*@a.example,
+ * news@b.example".  iniparser keeps one value per key, so the list is one
+ * value; an empty element ("a,,b", a trailing comma) is a mistake.
+ */
+static const char *
+p_match_from(const char *v, void *dst)
+{
+	static const char expect[] = "expected glob patterns such as "
+	                             "*@example.com, separated by commas or "
+	                             "spaces";
+	struct strlist *l = dst, pats = STRLIST_INIT;
+	int need = 1; /* at the start or after a comma: a pattern must come */
+
+	for (const char *p = v; *p; p++)
+		if (*p != '\t' && is_cntrl((unsigned char)*p))
+			return "expected text without control characters";
+	for (const char *p = v;;) {
+		size_t n;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p || *p == ',') {
+			if (need)
+				goto bad;
+			if (!*p)
+				break;
+			need = 1;
+			p++;
+			continue;
+		}
+		n = strcspn(p, ", \t");
+		if (!valid_glob(p, n))
+			goto bad;
+		strlist_push_owned(&pats, xstrndup(p, n));
+		need = 0;
+		p += n;
+	}
+	strlist_release(l);
+	*l = pats;
+	return NULL;
+bad:
+	strlist_release(&pats);
+	return expect;
+}
+
+static const char *
+p_from_policy(const char *v, void *dst)
+{
+	const struct word *w = pick(from_policy_words, v);
+
+	if (!w)
+		return "expected keep, envelope or rewrite";
+	*(enum from_policy *)dst = (enum from_policy)w->value;
+	return NULL;
+}
+
+const char *
+from_policy_name(enum from_policy p)
+{
+	for (const struct word *w = from_policy_words; w->name; w++)
+		if (w->value == (int)p)
+			return w->name;
+	return "keep";
+}
+
 const struct provider *
 find_provider(const char *name)
 {
@@ -343,7 +444,8 @@ p_provider(const char *v, void *dst)
 
 /*
  * Does the parser store an allocated string at dst?  A new parser that does
- * goes here, so that release_values() frees what it stores.
+ * goes here, so that release_values() frees what it stores (p_match_from
+ * stores a struct strlist, which release_values() knows about).
  */
 static int
 stores_string(parse_fn *parse)
@@ -397,6 +499,10 @@ release_values(int scope, void *base)
 		const struct keydef *kd = &keys[i];
 		char **p = (char **)((char *)base + kd->off);
 
+		if ((kd->scope & scope) && kd->parse == p_match_from) {
+			strlist_release((struct strlist *)p);
+			continue;
+		}
 		if (!(kd->scope & scope) || !stores_string(kd->parse))
 			continue;
 		if (kd->flags & KF_SECRET)

@@ -83,4 +83,7 @@ void set_string(void *dst, const char *v);
 /* The value of the auth key that means m. */
 const char *auth_name(enum auth_mech m);
 
+/* The value of the from_policy key that means p. */
+const char *from_policy_name(enum from_policy p);
+
 #endif

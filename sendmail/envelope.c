@@ -23,21 +23,6 @@ tell(const struct envelope_ctx *ctx, char *msg)
 		free(msg);
 }
 
-/* Same address: local parts compared exactly, domains without case. */
-static int
-same_address(const char *a, const char *b)
-{
-	const char *da = rfc5322_domain(a), *db = rfc5322_domain(b);
-	size_t la = da ? (size_t)(da - a) : strlen(a);
-	size_t lb = db ? (size_t)(db - b) : strlen(b);
-
-	if (la != lb || memcmp(a, b, la))
-		return 0;
-	if (!da || !db)
-		return !da && !db;
-	return !ascii_strcasecmp(da, db);
-}
-
 static int
 add_final(struct envelope *env, const char *addr, const char *what, char **err)
 {
@@ -49,7 +34,7 @@ add_final(struct envelope *env, const char *addr, const char *what, char **err)
 		return EX_DATAERR;
 	}
 	for (size_t i = 0; i < env->rcpts.n; i++)
-		if (same_address(env->rcpts.v[i], addr))
+		if (rfc5322_same_address(env->rcpts.v[i], addr))
 			return 0;
 	strlist_push(&env->rcpts, addr);
 	return 0;
@@ -216,31 +201,151 @@ envelope_add_list(struct envelope *env, const char *list, size_t len,
 	return r;
 }
 
+/* The body of header i, without the line ending that ends the field. */
+static const char *
+field_body(const struct message *m, size_t i, size_t *len)
+{
+	const char *v = message_value(m, i);
+	size_t n = strlen(v);
+
+	/* the field's own line ending is not folding */
+	while (n && (v[n - 1] == '\n' || v[n - 1] == '\r'))
+		n--;
+	*len = n;
+	return v;
+}
+
+static int
+is_resent(const struct message *m, size_t i)
+{
+	return m->h[i].name_len > 7 &&
+	    !ascii_strncasecmp(m->h[i].field, "Resent-", 7);
+}
+
+/*
+ * The most recent Resent- block, as header indices [*begin, *end): each
+ * resend prepends its block, so it is the first run of consecutive
+ * Resent- fields (trace fields such as Received: may come before it, and
+ * any other field ends it).  Returns 0 if m has no Resent- field.
+ */
+static int
+resent_block(const struct message *m, size_t *begin, size_t *end)
+{
+	size_t i = 0;
+
+	while (i < m->nh && !is_resent(m, i))
+		i++;
+	if (i == m->nh)
+		return 0;
+	*begin = i;
+	while (i < m->nh && is_resent(m, i))
+		i++;
+	*end = i;
+	return 1;
+}
+
+/* Does one of names[0..n) occur among the headers [begin, end)? */
+static int
+has_any(const struct message *m, const char *const *names, size_t n,
+    size_t begin, size_t end)
+{
+	for (size_t k = 0; k < n; k++) {
+		long i = message_find(m, names[k], begin);
+		if (i >= 0 && (size_t)i < end)
+			return 1;
+	}
+	return 0;
+}
+
 int
 envelope_add_headers(struct envelope *env, const struct message *m,
     const struct envelope_ctx *ctx, char **err)
 {
-	static const char *names[] = { "To", "Cc", "Bcc" };
+	static const char *const plain[] = { "To", "Cc", "Bcc" };
+	static const char *const resent[] = { "Resent-To", "Resent-Cc",
+		"Resent-Bcc" };
+	const size_t n = sizeof(plain) / sizeof(*plain);
+	const char *const *names = plain;
+	size_t begin = 0, end = 0;
 
-	for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++) {
-		char what[16];
+	if (resent_block(m, &begin, &end)) {
+		if (has_any(m, resent, n, begin, end)) {
+			names = resent;
+			env->resent = 1;
+			tell(ctx,
+			    xstrdup("-t: recipients from the most recent "
+			            "Resent- block, not from To:, Cc:, Bcc:"));
+		} else {
+			/* only Resent-From:, -Date:...: nothing to go by */
+			tell(ctx,
+			    xstrdup("-t: the most recent Resent- block names "
+			            "no recipients: using To:, Cc: and Bcc:"));
+		}
+	}
+	if (names == plain) {
+		begin = 0;
+		end = m->nh;
+	}
+	for (size_t k = 0; k < n; k++) {
+		char what[32];
 
 		snprintf(what, sizeof(what), "%s: header", names[k]);
-		for (long i = message_find(m, names[k], 0); i >= 0;
+		for (long i = message_find(m, names[k], begin);
+		     i >= 0 && (size_t)i < end;
 		     i = message_find(m, names[k], (size_t)i + 1)) {
-			const char *v = message_value(m, (size_t)i);
-			size_t len = strlen(v);
-			int r;
+			size_t len;
+			const char *v = field_body(m, (size_t)i, &len);
+			int r = envelope_add_list(env, v, len, what, ctx, err);
 
-			/* the field's own line ending is not folding */
-			while (
-			    len && (v[len - 1] == '\n' || v[len - 1] == '\r'))
-				len--;
-			r = envelope_add_list(env, v, len, what, ctx, err);
 			if (r)
 				return r;
 		}
 	}
+	return 0;
+}
+
+int
+envelope_force_sender(struct envelope *env, const struct envelope_ctx *ctx,
+    char **forced, char **err)
+{
+	struct envelope acct = { 0 };
+	int r;
+
+	/* without -f, envelope_set_sender() takes ctx->default_sender */
+	r = envelope_set_sender(&acct, NULL, ctx, err);
+	if (r)
+		return r;
+	if (*env->sender) {
+		free(env->sender);
+		env->sender = xstrdup(acct.sender);
+	}
+	*forced = acct.sender;
+	return 0;
+}
+
+int
+envelope_from_header(const struct message *m, const struct envelope_ctx *ctx,
+    char **addr, char **err)
+{
+	struct strlist addrs = STRLIST_INIT;
+	long i = message_find(m, "From", 0);
+	const char *v;
+	char *perr = NULL;
+	size_t len;
+
+	*addr = NULL;
+	if (i < 0)
+		return 0;
+	v = field_body(m, (size_t)i, &len);
+	if (rfc5322_parse_list(v, len, &addrs, &perr)) {
+		*err = xasprintf("From: header: %s", perr);
+		free(perr);
+		return EX_DATAERR;
+	}
+	if (addrs.n)
+		*addr = rfc5322_domain(addrs.v[0]) ? xstrdup(addrs.v[0])
+		                                   : qualify(addrs.v[0], ctx);
+	strlist_release(&addrs);
 	return 0;
 }
 

@@ -3,7 +3,7 @@
  *
  * Sources, in order: the sender from -f/-r, else the account's 'from', else
  * the user's login name; recipients from the command line and, with -t,
- * from To:, Cc: and Bcc:.  A bare local name ("root") goes through the
+ * from To:, Cc: and Bcc: (or from the most recent Resent- block).  A bare local name ("root") goes through the
  * aliases file, recursively, then gets the local domain.  The result is a
  * list of unique, validated addresses, safe to hand to SMTP.
  */
@@ -17,6 +17,7 @@
 struct envelope {
 	char *sender; /* "" is the null sender */
 	struct strlist rcpts;
+	int resent; /* -t read the recipients from a Resent- block */
 };
 
 struct envelope_ctx {
@@ -42,9 +43,37 @@ int envelope_set_sender(struct envelope *env, const char *given,
 int envelope_add_list(struct envelope *env, const char *list, size_t len,
     const char *what, const struct envelope_ctx *ctx, char **err);
 
-/* Add the recipients of every To:, Cc: and Bcc: header of m. */
+/*
+ * Add the recipients of every To:, Cc: and Bcc: header of m; or, when m
+ * carries Resent- fields (it is being resent, RFC 5322 3.6.6), those of
+ * the Resent-To:, Resent-Cc: and Resent-Bcc: fields of the most recent
+ * Resent- block: the first run of consecutive Resent- fields, as each
+ * resend puts its block on top.  A block that names no recipients (only
+ * Resent-From:, Resent-Date:...) leaves To:, Cc: and Bcc: in charge.
+ * Sets env->resent when the block was used.
+ */
 int envelope_add_headers(struct envelope *env, const struct message *m,
     const struct envelope_ctx *ctx, char **err);
+
+/*
+ * from_policy = envelope or rewrite: the account's 'from' (ctx->
+ * default_sender, qualified as when the caller gives no -f) becomes the
+ * sender, and *forced (allocated) holds it for the From: header.  The
+ * null sender stays null: a bounce is sent with none so that a failure to
+ * deliver it cannot bounce back, and loop.  Returns 0, or EX_DATAERR with
+ * *err set.
+ */
+int envelope_force_sender(struct envelope *env, const struct envelope_ctx *ctx,
+    char **forced, char **err);
+
+/*
+ * The address of the first mailbox of m's first From: field in *addr
+ * (allocated), a bare name qualified with the local domain (not aliased:
+ * it is what the caller wrote); NULL when m has no From: or it names no
+ * mailbox.  Returns 0, or EX_DATAERR with *err set when it does not parse.
+ */
+int envelope_from_header(const struct message *m,
+    const struct envelope_ctx *ctx, char **addr, char **err);
 
 void envelope_release(struct envelope *env);
 

@@ -98,6 +98,8 @@ struct run {
 	char *user;
 	struct message msg;
 	struct envelope env;
+	char *caller_sender; /* the sender before from_policy */
+	char *account_from;  /* the sender from_policy forces, or NULL */
 	struct strlist notes;
 };
 
@@ -132,9 +134,7 @@ load_config(struct run *r)
 	st = config_load(config_path(&r->opt), &r->cfg, &err);
 	if (st)
 		return fail(st, err);
-	r->acct = config_account(&r->cfg, NULL, &err);
-	if (!r->acct)
-		return fail(EX_CONFIG, err);
+	/* the account follows the sender: see choose_account() */
 	if (r->cfg.local_domain)
 		r->local_domain = xstrdup(r->cfg.local_domain);
 	else if (!(r->local_domain = sysinfo_mailname(NULL)))
@@ -151,6 +151,94 @@ print_notes(const struct run *r)
 		fprintf(stderr, "mailshim: note: %s\n", r->notes.v[i]);
 }
 
+/* -v: which account, and why (when there was a choice). */
+static void
+note_account(struct run *r, const char *pattern)
+{
+	const char *why = "no match_from matches";
+
+	if (pattern) {
+		strlist_push_owned(&r->notes,
+		    xasprintf("account [%s]: sender '%s' matches its "
+		              "match_from '%s'",
+		        r->acct->name, r->env.sender, pattern));
+		return;
+	}
+	if (r->cfg.naccounts < 2)
+		return;
+	if (!r->opt.sender)
+		why = "no -f";
+	else if (!*r->env.sender)
+		why = "the null sender";
+	strlist_push_owned(&r->notes,
+	    xasprintf(
+	        "account [%s]: the default account (%s)", r->acct->name, why));
+}
+
+/*
+ * Choose the account and the sender.  A sender given with -f chooses the
+ * account through match_from, as it will be sent (aliased and qualified);
+ * without -f, the default account's 'from' is the sender.  Then the
+ * account's from_policy may replace the sender with its 'from'.
+ */
+static int
+choose_account(struct run *r, struct envelope_ctx *ctx)
+{
+	const char *given = r->opt.sender, *pattern, *policy;
+	char *err = NULL;
+	int st;
+
+	if (given && (st = envelope_set_sender(&r->env, given, ctx, &err)))
+		return fail(st, err);
+	r->acct = config_account_for(
+	    &r->cfg, given ? r->env.sender : NULL, &pattern, &err);
+	if (!r->acct)
+		return fail(EX_CONFIG, err);
+	note_account(r, pattern);
+	ctx->default_sender = r->acct->from;
+	if (!given && (st = envelope_set_sender(&r->env, NULL, ctx, &err)))
+		return fail(st, err);
+	r->caller_sender = xstrdup(r->env.sender);
+	if (r->acct->from_policy == FROM_KEEP)
+		return 0;
+	st = envelope_force_sender(&r->env, ctx, &r->account_from, &err);
+	if (st)
+		return fail(st, err);
+	policy = r->acct->from_policy == FROM_REWRITE ? "rewrite" : "envelope";
+	if (*r->env.sender)
+		strlist_push_owned(&r->notes,
+		    xasprintf("from_policy = %s: sender '%s' sent as '%s'",
+		        policy, r->caller_sender, r->env.sender));
+	else
+		strlist_push_owned(&r->notes,
+		    xasprintf("from_policy = %s: the null sender stays null",
+		        policy));
+	return 0;
+}
+
+/*
+ * from_policy = rewrite: the account's 'from' in From:, the caller's
+ * address (From:'s, else the sender's) in Reply-To:.
+ */
+static int
+rewrite_from(struct run *r, const struct envelope_ctx *ctx)
+{
+	char *err = NULL, *original;
+	int st;
+
+	st = envelope_from_header(&r->msg, ctx, &original, &err);
+	if (st)
+		return fail(st, err);
+	if (!original)
+		original = xstrdup(r->caller_sender);
+	st = message_rewrite_from(
+	    &r->msg, r->account_from, r->opt.fullname, original, &err);
+	free(original);
+	if (st)
+		return fail(st, err);
+	return 0;
+}
+
 /* Read the message and work out the envelope. */
 static int
 prepare(struct run *r)
@@ -160,14 +248,15 @@ prepare(struct run *r)
 		/* -n: no aliasing, as in sendmail */
 		.aliases = r->have_aliases && !r->opt.no_aliases ? &r->aliases
 		                                                 : NULL,
-		.default_sender = r->acct->from,
 		.user = r->user,
 		.notes = &r->notes,
 	};
 	char *err = NULL, *from_addr;
 	int st;
 
-	st = envelope_set_sender(&r->env, r->opt.sender, &ctx, &err);
+	st = choose_account(r, &ctx);
+	if (st)
+		return st;
 	for (size_t i = 0; !st && i < r->opt.recipients.n; i++) {
 		const char *a = r->opt.recipients.v[i];
 		st = envelope_add_list(&r->env, a, strlen(a),
@@ -188,15 +277,23 @@ prepare(struct run *r)
 check:
 	if (!r->env.rcpts.n)
 		return fail(EX_USAGE,
-		    xstrdup(r->opt.extract ? "no recipients: none on the "
-		                             "command line and none in "
-		                             "To:, Cc: or Bcc:"
-		                           : "no recipients given (use -t to "
-		                             "read them from the headers)"));
+		    xstrdup(!r->opt.extract
+		            ? "no recipients given (use -t to read them "
+		              "from the headers)"
+		            : r->env.resent
+		            ? "no recipients: none on the command line and "
+		              "none in Resent-To:, Resent-Cc: or Resent-Bcc:"
+		            : "no recipients: none on the command line and "
+		              "none in To:, Cc: or Bcc:"));
 	if (r->opt.mode == MODE_VERIFY)
 		return 0;
-	from_addr = *r->env.sender
-	    ? xstrdup(r->env.sender)
+	if (r->acct->from_policy == FROM_REWRITE &&
+	    (st = rewrite_from(r, &ctx)))
+		return st;
+	/* a From: still missing names the caller: from_policy = envelope
+	 * leaves the headers alone */
+	from_addr = *r->caller_sender
+	    ? xstrdup(r->caller_sender)
 	    : xasprintf("MAILER-DAEMON@%s", r->local_domain);
 	st = message_complete(
 	    &r->msg, from_addr, r->opt.fullname, r->local_domain, &err);
@@ -276,6 +373,8 @@ run_release(struct run *r)
 	free(r->user);
 	message_release(&r->msg);
 	envelope_release(&r->env);
+	free(r->caller_sender);
+	free(r->account_from);
 	strlist_release(&r->notes);
 }
 

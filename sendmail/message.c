@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "message.h"
+#include "rfc5322.h"
 #include "util.h"
 
 /* ---- reading ------------------------------------------------------------ */
@@ -641,9 +642,9 @@ make_message_id(const char *domain)
 	    domain);
 }
 
-int
-message_complete(struct message *m, const char *sender, const char *fullname,
-    const char *id_domain, char **err)
+/* -F goes into a header: a CR or LF there would start another one. */
+static int
+check_fullname(const char *fullname, char **err)
 {
 	if (fullname)
 		for (const char *p = fullname; *p; p++)
@@ -652,6 +653,17 @@ message_complete(struct message *m, const char *sender, const char *fullname,
 				               "contains a control character");
 				return EX_DATAERR;
 			}
+	return 0;
+}
+
+int
+message_complete(struct message *m, const char *sender, const char *fullname,
+    const char *id_domain, char **err)
+{
+	int r = check_fullname(fullname, err);
+
+	if (r)
+		return r;
 	message_remove(m, "Bcc");
 	message_remove(m, "Resent-Bcc");
 	if (message_find(m, "From", 0) < 0) {
@@ -670,6 +682,76 @@ message_complete(struct message *m, const char *sender, const char *fullname,
 		message_append(m, "Message-ID", id);
 		free(id);
 	}
+	return 0;
+}
+
+/* Replace header i with the physical line s ("Name: value", no CRLF). */
+static void
+replace_field(struct message *m, size_t i, const char *s, size_t name_len)
+{
+	struct buf b = BUF_INIT;
+
+	buf_init(&b);
+	fold_into(&b, s, strlen(s));
+	m->header_bytes -= strlen(m->h[i].field);
+	free(m->h[i].field);
+	m->h[i].field = buf_detach(&b);
+	m->h[i].name_len = name_len;
+	m->header_bytes += strlen(m->h[i].field);
+}
+
+/* Remove the headers named name after header i. */
+static void
+remove_after(struct message *m, const char *name, size_t i)
+{
+	size_t j = i + 1;
+
+	for (size_t k = i + 1; k < m->nh; k++) {
+		if (message_find(m, name, k) == (long)k) {
+			m->header_bytes -= strlen(m->h[k].field);
+			free(m->h[k].field);
+			continue;
+		}
+		m->h[j++] = m->h[k];
+	}
+	m->nh = j;
+}
+
+int
+message_rewrite_from(struct message *m, const char *addr, const char *fullname,
+    const char *original, char **err)
+{
+	long i = message_find(m, "From", 0);
+	struct buf b = BUF_INIT;
+	int r = check_fullname(fullname, err);
+
+	if (r)
+		return r;
+	buf_init(&b);
+	if (i < 0) {
+		format_from(&b, fullname, addr);
+		message_append(m, "From", b.s);
+	} else {
+		const char *v = message_value(m, (size_t)i);
+		int is_comment;
+		char *name = rfc5322_display_name(v, strlen(v), &is_comment);
+
+		if (!name)
+			buf_addf(&b, "From: %s", addr);
+		else if (is_comment)
+			buf_addf(&b, "From: %s %s", addr, name);
+		else
+			buf_addf(&b, "From: %s <%s>", name, addr);
+		free(name);
+		replace_field(m, (size_t)i, b.s, 4);
+		/* a second From: (RFC 5322 allows one) would still show the
+		 * address the relay is not to see */
+		remove_after(m, "From", (size_t)i);
+	}
+	buf_release(&b);
+	if (original && *original && !rfc5322_same_address(original, addr) &&
+	    message_find(m, "Reply-To", 0) < 0)
+		message_append(m, "Reply-To", original);
 	return 0;
 }
 

@@ -70,6 +70,20 @@ int message_complete(struct message *m, const char *sender,
     const char *fullname, const char *id_domain, char **err);
 
 /*
+ * from_policy = rewrite: make addr (the account's 'from') the From:
+ * address.  The first From: field becomes the display name of its first
+ * mailbox, exactly as written (see rfc5322_display_name(): "Name <addr>",
+ * or "addr (Name)" for the old comment form), or addr alone when it has
+ * none; any further From: field is removed.  Without a From:, one is added
+ * from fullname (-F) and addr.  original (the caller's address; NULL or ""
+ * for none) goes into an added Reply-To:, unless the message has one or
+ * original is addr.  Returns 0, or EX_DATAERR with *err set when fullname
+ * holds a control character.
+ */
+int message_rewrite_from(struct message *m, const char *addr,
+    const char *fullname, const char *original, char **err);
+
+/*
  * Reading the message back for transmission: headers, an empty line, the
  * body.  message_rewind() starts over (a retry); message_out() fills buf
  * with up to n bytes and returns how many, 0 at the end, or -1 on a read

@@ -858,3 +858,113 @@ rfc5322_domain(const char *addr)
 	}
 	return at ? at + 1 : NULL;
 }
+
+int
+rfc5322_same_address(const char *a, const char *b)
+{
+	const char *da = rfc5322_domain(a), *db = rfc5322_domain(b);
+	size_t la = da ? (size_t)(da - a) : strlen(a);
+	size_t lb = db ? (size_t)(db - b) : strlen(b);
+
+	if (la != lb || memcmp(a, b, la))
+		return 0;
+	if (!da || !db)
+		return !da && !db;
+	return !ascii_strcasecmp(da, db);
+}
+
+/*
+ * The end of the quoted string, comment or domain literal that opens at
+ * s[i] (comments nest), or 0 if it never closes.  A backslash escapes the
+ * next byte in all three.
+ */
+static size_t
+skip_span(const char *s, size_t len, size_t i)
+{
+	char open = s[i];
+	char close = open == '(' ? ')' : open == '[' ? ']' : '"';
+	size_t depth = 1;
+
+	for (i++; i < len; i++) {
+		if (s[i] == '\\')
+			i++;
+		else if (s[i] == close && --depth == 0)
+			return i + 1;
+		else if (s[i] == open && open == '(')
+			depth++;
+	}
+	return 0;
+}
+
+/* s[from..to) without folding and outer white space, or NULL if empty. */
+static char *
+unfolded(const char *s, size_t from, size_t to)
+{
+	struct buf b = BUF_INIT;
+
+	while (from < to && is_fws((unsigned char)s[from]))
+		from++;
+	while (to > from && is_fws((unsigned char)s[to - 1]))
+		to--;
+	if (from == to)
+		return NULL;
+	buf_init(&b);
+	for (size_t i = from; i < to; i++)
+		if (s[i] != '\r' && s[i] != '\n')
+			buf_addch(&b, s[i]);
+	return buf_detach(&b);
+}
+
+char *
+rfc5322_display_name(const char *s, size_t len, int *is_comment)
+{
+	size_t i = 0, start = 0, c_from = 0, c_to = 0;
+	int content = 0; /* the element has more than white space, comments */
+
+	*is_comment = 0;
+	while (i < len) {
+		char c = s[i];
+		size_t end;
+
+		switch (c) {
+		case '"':
+		case '(':
+		case '[':
+			end = skip_span(s, len, i);
+			if (!end)
+				return NULL;
+			if (c == '(') {
+				c_from = i;
+				c_to = end;
+			} else
+				content = 1;
+			i = end;
+			continue;
+		case '<':
+			return unfolded(s, start, i);
+		case ':':
+			/* a group's name: the mailbox comes after it */
+			start = i + 1;
+			c_from = c_to = 0;
+			content = 0;
+			break;
+		case ',':
+		case ';':
+			if (content)
+				goto addr_spec;
+			/* an empty element (obs-addr-list) or group */
+			start = i + 1;
+			c_from = c_to = 0;
+			break;
+		default:
+			if (!is_fws((unsigned char)c))
+				content = 1;
+		}
+		i++;
+	}
+addr_spec:
+	if (!content || c_to == 0)
+		return NULL;
+	*is_comment = 1;
+	return unfolded(s, c_from, c_to);
+}

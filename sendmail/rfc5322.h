@@ -54,4 +54,25 @@ int rfc5322_addr_is_safe(const char *addr, const char **why);
 /* The domain part of addr (after the last '@' outside quotes), or NULL. */
 const char *rfc5322_domain(const char *addr);
 
+/*
+ * Are a and b (as returned by the parsers) the same mailbox?  Local parts
+ * are compared exactly, domains without case; a bare local name is only
+ * the same as the same bare name.
+ */
+int rfc5322_same_address(const char *a, const char *b);
+
+/*
+ * The display name of the first mailbox of the address list s (len bytes,
+ * a From: field body, say), as written: for "Name <addr>" the phrase,
+ * quotes, encoded words, escapes and comments kept, with *is_comment = 0;
+ * for the old form "addr (Name)", its last comment, parentheses included,
+ * with *is_comment = 1.  Folding is removed (CR and LF dropped, the white
+ * space after them kept) and so is white space at either end.  A group's
+ * name is not a display name: the first mailbox inside it counts.  Returns
+ * an allocated string, or NULL when the mailbox has no display name or the
+ * quotes, comments or brackets do not balance.  A scanner, not a parser:
+ * check the list with rfc5322_parse_list() first.
+ */
+char *rfc5322_display_name(const char *s, size_t len, int *is_comment);
+
 #endif

@@ -53,6 +53,7 @@ put_file(const char *name, const char *text)
 
 static const char *const tls_names[] = { "starttls", "tls", "none" };
 static const char *const auth_names[] = { "none", "plain", "login" };
+static const char *const policy_names[] = { "keep", "envelope", "rewrite" };
 
 static char *
 dup_or_null(const char *s)
@@ -96,6 +97,16 @@ field(const struct config *cfg, const struct account *a, const char *f)
 		return account_sasl_user(a);
 	if (!strcmp(f, "from"))
 		return dup_or_null(a->from);
+	if (!strcmp(f, "match_from")) {
+		/* the patterns joined by '|', NULL for none */
+		struct buf b = BUF_INIT;
+
+		for (size_t i = 0; i < a->match_from.n; i++)
+			buf_addf(&b, "%s%s", i ? "|" : "", a->match_from.v[i]);
+		return b.s;
+	}
+	if (!strcmp(f, "from_policy"))
+		return xstrdup(policy_names[a->from_policy]);
 	if (!strcmp(f, "helo"))
 		return dup_or_null(a->helo);
 	if (!strcmp(f, "ca_file"))
@@ -226,6 +237,24 @@ static const struct value_case {
 	    "25" },
 	{ "[relay]\r\nhost = crlf.example.com\r\nport = 25\r\n", NULL, "host",
 	    "crlf.example.com" },
+	/* match_from: one value, a list of globs */
+	{ MIN, NULL, "match_from", NULL },
+	{ MIN "match_from = *@shop.example\n", NULL, "match_from",
+	    "*@shop.example" },
+	{ MIN "match_from = *@a.example, news@b.example  c@d\n", NULL,
+	    "match_from", "*@a.example|news@b.example|c@d" },
+	{ MIN "match_from = a,b ,c\t, d\n", NULL, "match_from", "a|b|c|d" },
+	{ MIN "match_from = [!x]*@[a-c].example []x]y \\*@z\n", NULL,
+	    "match_from", "[!x]*@[a-c].example|[]x]y|\\*@z" },
+	{ MIN "match_from = \"*@q.example, r@s\"\n", NULL, "match_from",
+	    "*@q.example|r@s" },
+	/* from_policy */
+	{ MIN, NULL, "from_policy", "keep" },
+	{ MIN "from_policy = keep\n", NULL, "from_policy", "keep" },
+	{ MIN "from = a@b\nfrom_policy = Envelope\n", NULL, "from_policy",
+	    "envelope" },
+	{ MIN "from_policy = REWRITE\nfrom = a@b\n", NULL, "from_policy",
+	    "rewrite" },
 	/* several accounts with a default; names are case-insensitive */
 	{ "[mailshim]\naccount = TWO\n[one]\nhost = a\n[two]\nhost = b\n", NULL,
 	    "host", "b" },
@@ -422,6 +451,45 @@ static const struct error_case {
 	{ "[mailshim]\naccount = Relay2\n" MIN,
 	    ":2: [mailshim] account "
 	    "names 'Relay2', but there is no [Relay2] section" },
+	{ MIN "match_from = a,,b\n",
+	    ":3: bad value for 'match_from' in [relay]: expected glob "
+	    "patterns such as *@example.com, separated by commas or spaces "
+	    "(got 'a,,b')" },
+	{ MIN "match_from = a@b,\n",
+	    ":3: bad value for 'match_from' in [relay]: expected glob "
+	    "patterns such as *@example.com, separated by commas or spaces "
+	    "(got 'a@b,')" },
+	{ MIN "match_from = , a@b\n",
+	    ":3: bad value for 'match_from' in [relay]: expected glob "
+	    "patterns such as *@example.com, separated by commas or spaces "
+	    "(got ', a@b')" },
+	{ MIN "match_from = \" , \"\n",
+	    ":3: bad value for 'match_from' in [relay]: expected glob "
+	    "patterns such as *@example.com, separated by commas or spaces "
+	    "(got ' , ')" },
+	{ MIN "match_from = *@[ab.example\n",
+	    ":3: bad value for 'match_from' in [relay]: expected glob "
+	    "patterns such as *@example.com, separated by commas or spaces "
+	    "(got '*@[ab.example')" },
+	{ MIN "match_from = a\\ b@c\n",
+	    ":3: bad value for 'match_from' in [relay]: expected glob "
+	    "patterns such as *@example.com, separated by commas or spaces "
+	    "(got 'a\\ b@c')" },
+	{ MIN "match_from = a@b\x7f\n",
+	    ":3: bad value for 'match_from' in [relay]: expected text "
+	    "without control characters (got 'a@b\x7f')" },
+	{ MIN "match_from =\n", ":3: empty value for 'match_from' in [relay]" },
+	{ MIN "match_from = a@b\nmatch_from = c@d\n",
+	    ":4: duplicate key 'match_from' in [relay]" },
+	{ "[mailshim]\nmatch_from = a@b\n" MIN,
+	    ":2: unknown key 'match_from' in [mailshim]" },
+	{ MIN "from_policy = force\n",
+	    ":3: bad value for 'from_policy' in [relay]: expected keep, "
+	    "envelope or rewrite (got 'force')" },
+	{ MIN "\nfrom_policy = rewrite\n",
+	    ":4: [relay] needs 'from' for from_policy = rewrite" },
+	{ MIN "from_policy = envelope\n",
+	    ":3: [relay] needs 'from' for from_policy = envelope" },
 	{ "[mailshim]\naccount = mailshim\n" MIN,
 	    ":2: [mailshim] account "
 	    "names 'mailshim', but there is no [mailshim] section" },
@@ -691,6 +759,114 @@ test_config_account(void)
 	free(err);
 }
 
+/* Which account config_account_for() picks for a sender, and why. */
+static void
+test_account_for(void)
+{
+	static const char two[] =
+	    "[mailshim]\naccount = Normal\n"
+	    "[normal]\nhost = a\nmatch_from = *@shop.example, promo@*\n"
+	    "[ad]\nhost = b\nmatch_from = *@ad.shop.example promo@*\n"
+	    "[plain]\nhost = c\n";
+	static const struct {
+		const char *sender;  /* NULL: no -f */
+		const char *account; /* the one chosen */
+		const char *pattern; /* what matched, NULL for the default */
+	} cases[] = {
+		{ "news@ad.shop.example", "ad", "*@ad.shop.example" },
+		{ "x@shop.example", "normal", "*@shop.example" },
+		{ "NEWS@AD.Shop.EXAMPLE", "ad", "*@ad.shop.example" },
+		/* both match: the first in file order */
+		{ "promo@ad.shop.example", "normal", "promo@*" },
+		{ "promo@elsewhere.example", "normal", "promo@*" },
+		{ "x@shop.example.evil", "normal", NULL },
+		{ "x@other.example", "normal", NULL },
+		{ "", "normal", NULL },
+		{ NULL, "normal", NULL },
+	};
+	struct config cfg;
+	const struct account *a;
+	const char *path, *pattern;
+	char *err = NULL, *want;
+
+	path = put_file("for.ini", two);
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0, "match_from: three accounts");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *name = xasprintf("account for '%s'",
+		    cases[i].sender ? cases[i].sender : "(no -f)");
+
+		pattern = "unset";
+		a = config_account_for(&cfg, cases[i].sender, &pattern, &err);
+		is_str(a ? a->name : err, cases[i].account, name);
+		is_str(pattern, cases[i].pattern, name);
+		free(name);
+	}
+	config_release(&cfg);
+
+	/* no default: a sender must match */
+	path = put_file("for.ini",
+	    "[normal]\nhost = a\nmatch_from = *@shop.example\n"
+	    "[ad]\nhost = b\nmatch_from = *@ad.shop.example\n");
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0, "match_from, no default");
+	a = config_account_for(&cfg, "n@ad.shop.example", &pattern, &err);
+	is_str(a ? a->name : NULL, "ad", "no default: a match still works");
+	a = config_account_for(&cfg, "x@y.example", &pattern, &err);
+	want = xasprintf("%s: no account for sender 'x@y.example': none "
+	                 "matches and no default is set ('account' in "
+	                 "[mailshim])",
+	    path);
+	ok(a == NULL, "no default, no match: no account");
+	is_str(err, want, "no default, no match: message");
+	free(want);
+	free(err);
+	a = config_account_for(&cfg, "", &pattern, &err);
+	want = xasprintf("%s: no account for the null sender: match_from "
+	                 "does not apply to it and no default is set "
+	                 "('account' in [mailshim])",
+	    path);
+	is_str(a ? a->name : err, want, "no default, null sender: message");
+	free(want);
+	free(err);
+	a = config_account_for(&cfg, NULL, &pattern, &err);
+	want = xasprintf("%s: no account for a message without -f: "
+	                 "match_from needs a sender and no default is set "
+	                 "('account' in [mailshim])",
+	    path);
+	is_str(a ? a->name : err, want, "no default, no -f: message");
+	free(want);
+	free(err);
+	err = NULL;
+	config_release(&cfg);
+
+	/* without match_from anywhere, the old message still says it best */
+	path = put_file("for.ini", "[one]\nhost = a\n[two]\nhost = b\n");
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0, "two accounts, no match_from");
+	a = config_account_for(&cfg, "x@y.example", &pattern, &err);
+	want = xasprintf("%s: several accounts and no default: set 'account' "
+	                 "in [mailshim]",
+	    path);
+	is_str(a ? a->name : err, want, "no match_from, no default: message");
+	free(want);
+	free(err);
+	err = NULL;
+	config_release(&cfg);
+
+	/* the only account is the default, whatever its match_from */
+	path = put_file("for.ini", "[only]\nhost = a\nmatch_from = *@x\n");
+	memset(&cfg, 0, sizeof(cfg));
+	is_int(config_load(path, &cfg, &err), 0, "one account with match_from");
+	a = config_account_for(&cfg, "a@y", &pattern, &err);
+	is_str(a ? a->name : err, "only", "the only account, no match: it");
+	ok(pattern == NULL, "the only account, no match: no pattern");
+	a = config_account_for(&cfg, "a@x", &pattern, &err);
+	is_str(pattern, "*@x", "the only account, a match: the pattern");
+	config_release(&cfg);
+	free(err);
+}
+
 int
 main(void)
 {
@@ -710,6 +886,7 @@ main(void)
 	test_password_file();
 	test_unreadable();
 	test_config_account();
+	test_account_for();
 
 	for (size_t i = 0; i < made.n; i++)
 		unlink(made.v[i]);

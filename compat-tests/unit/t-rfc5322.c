@@ -614,6 +614,103 @@ test_domain(void)
 	}
 }
 
+static void
+test_same_address(void)
+{
+	static const struct {
+		const char *a, *b;
+		int same;
+	} cases[] = {
+		{ "a@x.example", "a@x.example", 1 },
+		{ "a@x.example", "a@X.Example", 1 },
+		{ "a@x.example", "A@x.example", 0 },
+		{ "a@x.example", "a@y.example", 0 },
+		{ "a@x.example", "ab@x.example", 0 },
+		{ "root", "root", 1 },
+		{ "root", "root@x", 0 },
+		{ "\"a@b\"@x", "\"a@b\"@X", 1 },
+		{ "\"a@b\"@x", "\"a@c\"@x", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *name = xasprintf(
+		    "same address '%s' '%s'", cases[i].a, cases[i].b);
+
+		is_int(rfc5322_same_address(cases[i].a, cases[i].b),
+		    cases[i].same, name);
+		free(name);
+	}
+}
+
+/*
+ * The display name of the first mailbox: the phrase as written, or the
+ * comment of the old "addr (Name)" form (want starting with '('), NULL for
+ * none.
+ */
+static void
+test_display_name(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "John Doe <jdoe@machine.example>", "John Doe" },
+		{ "\"Doe, John\" <j@x>", "\"Doe, John\"" },
+		{ "\"Joe Q. Public\" <john.q.public@example.com>",
+		    "\"Joe Q. Public\"" },
+		{ "Joe Q. Public <john.q.public@example.com>",
+		    "Joe Q. Public" },
+		{ "=?UTF-8?B?Sm9zw6k=?= <jose@example.com>",
+		    "=?UTF-8?B?Sm9zw6k=?=" },
+		{ "=?UTF-8?Q?Kim_=EA=B9=80?= Lee\t<kim@example.org>",
+		    "=?UTF-8?Q?Kim_=EA=B9=80?= Lee" },
+		/* escapes and brackets inside quotes are part of the name */
+		{ "\"a <b@evil.example>, c\" <j@x>",
+		    "\"a <b@evil.example>, c\"" },
+		{ "\"x\\\" <y\" <j@x>", "\"x\\\" <y\"" },
+		/* comments in the phrase are kept; those in the address not */
+		{ "Pete(A nice \\) chap) <pete(his account)@silly.test(his "
+		  "host)>",
+		    "Pete(A nice \\) chap)" },
+		/* folding is removed, the white space after it kept */
+		{ "  John\r\n Doe\r\n\t <j@x>", "John Doe" },
+		{ "\"Doe,\r\n John\" <j@x>", "\"Doe, John\"" },
+		/* the old comment form */
+		{ "jdoe@example.com (John Doe)", "(John Doe)" },
+		{ "jdoe@example.com (John (the) Doe), x@y",
+		    "(John (the) Doe)" },
+		{ "j(one)@x (two)", "(two)" },
+		{ "(First) j@x", "(First)" },
+		/* none */
+		{ "jdoe@example.com", NULL },
+		{ "<jdoe@example.com>", NULL },
+		{ "  <jdoe@example.com> ", NULL },
+		{ "j@x, Ann <a@y>", NULL },
+		/* the first mailbox counts: of a list, of a group */
+		{ "Ann <a@x>, Bob <b@y>", "Ann" },
+		{ ", , Ann <a@x>", "Ann" },
+		{ "Team: Ann <a@x>, b@y;", "Ann" },
+		{ "Empty:;, Ann <a@x>", "Ann" },
+		{ "Team: a@x (Ann);", "(Ann)" },
+		/* unbalanced: no name rather than a wrong one */
+		{ "\"Ann <a@x>", NULL },
+		{ "Ann (x <a@x>", NULL },
+		{ "", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *in = cases[i].in, *want = cases[i].want;
+		char *name = name_of("display name", in, strlen(in));
+		int is_comment = -1;
+		char *got = rfc5322_display_name(in, strlen(in), &is_comment);
+
+		is_str(got, want, name);
+		is_int(is_comment, want && want[0] == '(' && !strchr(in, '<'),
+		    name);
+		free(got);
+		free(name);
+	}
+}
+
 /* Appending: a second call adds after the first call's results. */
 static void
 test_append(void)
@@ -640,5 +737,7 @@ main(void)
 	test_safe();
 	test_domain();
 	test_append();
+	test_same_address();
+	test_display_name();
 	return done_testing();
 }
