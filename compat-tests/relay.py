@@ -3,7 +3,7 @@
 
 The relay listens on several ports of 127.0.0.1 at once, each a "listener"
 with its own behaviour (plain text, STARTTLS, implicit TLS, a bad
-certificate, no AUTH, a 421 greeting...; see LISTENERS).  It records every
+certificate, no AUTH, a 421 greeting, DSN offered...; see LISTENERS).  It records every
 message it accepts, byte for byte, every transaction it refuses, and every
 connection (the commands in order, a transcript, TLS and AUTH state), so a
 test can check exactly what the client did on the wire.
@@ -42,6 +42,7 @@ import email.policy
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -60,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from aiosmtpd.smtp import (DATA_SIZE_DEFAULT, MISSING, SMTP, AuthResult,
-                           Envelope, Session, TLSSetupException)
+                           Envelope, Session, TLSSetupException, syntax)
 
 HOST = '127.0.0.1'
 SERVER_NAME = 'relay.test'        # what the relay calls itself (220, EHLO)
@@ -96,6 +97,14 @@ class ListenerSpec:
     tls key for this listener.  cert names the certificate presented:
     'good' (localhost, signed by ca_file), 'bad' (localhost, signed by the
     untrusted bad_ca_file) or 'wrongname' (wrong.example, signed by ca_file).
+
+    ESMTP parameters: every listener takes SIZE and BODY (BODY=7BIT or
+    8BITMIME, as aiosmtpd does) on MAIL and answers any other parameter
+    with 555, as a relay without those extensions does.  A dsn listener
+    offers DSN (RFC 3461) and takes RET and ENVID on MAIL, NOTIFY and ORCPT
+    on RCPT, checking their syntax (501 for a bad value or a repeated
+    parameter).  eightbitmime=False: 8BITMIME is not offered and BODY= is
+    refused with 555 too.
     """
     name: str
     tls: str
@@ -103,6 +112,8 @@ class ListenerSpec:
     auth: bool = True              # AUTH offered, and required for MAIL
     auth_before_tls: bool = False  # AUTH advertised before STARTTLS too
     greet_421: bool = False        # answer 421 to every connection and close
+    dsn: bool = False              # DSN offered (after STARTTLS, if any)
+    eightbitmime: bool = True      # 8BITMIME offered
 
 
 LISTENERS: Dict[str, ListenerSpec] = {s.name: s for s in (
@@ -118,6 +129,11 @@ LISTENERS: Dict[str, ListenerSpec] = {s.name: s for s in (
     ListenerSpec('noauth_tls', 'starttls', 'good', auth=False),
     ListenerSpec('plain_noauth', 'none', auth=False),
     ListenerSpec('greet421', 'none', auth=False, greet_421=True),
+    ListenerSpec('dsn', 'none', auth_before_tls=True, dsn=True),
+    ListenerSpec('dsn_7bit', 'none', auth_before_tls=True, dsn=True,
+                 eightbitmime=False),
+    # DSN in the EHLO after STARTTLS only
+    ListenerSpec('dsn_starttls', 'starttls', 'good', dsn=True),
 )}
 
 
@@ -146,6 +162,45 @@ DATA_FAULTS = {
 DROP_CONNECTION = 'dropconn'
 
 GREETING_421 = '421 4.3.2 service not available'
+
+# The DSN parameters (RFC 3461) a dsn listener takes, by command.
+DSN_PARAMS = {'MAIL': ('RET', 'ENVID'), 'RCPT': ('NOTIFY', 'ORCPT')}
+
+
+# RFC 3461 4: xtext, one or more of: '!'..'~' but '+' and '=', or '+' and
+# two upper-case hex digits.
+_XTEXT = re.compile(r'(?:[!-*,-<>-~]|\+[0-9A-F]{2})+')
+
+
+def xtext_decode(text: str) -> str:
+    """The text an xtext (RFC 3461 4) stands for."""
+    return re.sub(r'\+([0-9A-F]{2})', lambda m: chr(int(m.group(1), 16)),
+                  text)
+
+
+def dsn_param_error(key: str, value: Optional[str]) -> Optional[str]:
+    """What is wrong with DSN parameter key=value (RFC 3461 4.1-4.4);
+    None if nothing.  value is None for a parameter without '='."""
+    if not value:
+        return f'{key} needs a value'
+    if key == 'RET':
+        if value.upper() not in ('FULL', 'HDRS'):
+            return 'RET takes FULL or HDRS'
+    elif key == 'NOTIFY':
+        words = value.upper().split(',')
+        if words != ['NEVER'] and (
+                len(set(words)) != len(words) or
+                not set(words) <= {'SUCCESS', 'FAILURE', 'DELAY'}):
+            return 'NOTIFY takes NEVER or SUCCESS, FAILURE, DELAY'
+    elif key == 'ENVID':
+        if not _XTEXT.fullmatch(value) or len(xtext_decode(value)) > 100:
+            return 'ENVID takes xtext of at most 100 characters'
+    elif key == 'ORCPT':
+        kind, semi, addr = value.partition(';')
+        if not semi or not re.fullmatch(r'[A-Za-z0-9-]+', kind) or \
+                not _XTEXT.fullmatch(addr):
+            return 'ORCPT takes addr-type;xtext'
+    return None
 
 
 def local_part(address: str) -> str:
@@ -178,9 +233,12 @@ class Message(_Record):
     auth_mech: Optional[str]  # 'PLAIN', 'LOGIN' or None
     auth_user: Optional[str]  # the authenticated name, e.g. 'AppKey#auth'
     mail_from: str            # '' for the null sender MAIL FROM:<>
-    mail_options: List[str]   # e.g. ['SIZE=123', 'BODY=8BITMIME'] (upper case)
+    # MAIL's parameters in the order sent, e.g. ['SIZE=123', 'BODY=8BITMIME'],
+    # in upper case; the values of DSN parameters (dsn listeners) as sent,
+    # e.g. 'ENVID=Id+2Bx' (the keyword in upper case)
+    mail_options: List[str]
     rcpt_tos: List[str]       # in the order given
-    rcpt_options: List[List[str]]  # one list per recipient
+    rcpt_options: List[List[str]]  # one list per recipient, the same way
     data: bytes               # as received, dot-unstuffed, line ends untouched
     received: float           # time.time()
 
@@ -403,6 +461,66 @@ class _RelaySMTP(SMTP):
         with self.relay._lock:
             self.record.transcript.append(entry)
 
+    # -- ESMTP parameters
+
+    def _split_params(self, verb: str, keyword: str, arg: Optional[str]):
+        """For MAIL (keyword 'FROM:') and RCPT ('TO:') on a listener with
+        its own parameters (dsn, or no 8BITMIME): (arg for aiosmtpd, without
+        the DSN parameters it does not know; every parameter as recorded,
+        in the order sent, or None to leave all to aiosmtpd; a reply that
+        refuses the command, or None).  A command aiosmtpd refuses anyway
+        is left to it."""
+        spec = self.spec
+        if (not spec.dsn and spec.eightbitmime) or arg is None:
+            return arg, None, None
+        rest = self._strip_command_keyword(keyword, arg)
+        if rest is None:
+            return arg, None, None
+        address, params = self._getaddr(rest)
+        if not address or params is None:
+            return arg, None, None
+        kept, recorded, seen = [], [], set()
+        for param in params.split():
+            key, eq, value = param.partition('=')
+            key = key.upper()
+            if verb == 'MAIL' and key == 'BODY' and not spec.eightbitmime:
+                return arg, None, ('555 5.5.4 BODY not supported: '
+                                   '8BITMIME not offered')
+            if spec.dsn and key in DSN_PARAMS[verb]:
+                if key in seen:
+                    return arg, None, f'501 5.5.4 {key} given twice'
+                seen.add(key)
+                error = dsn_param_error(key, value if eq else None)
+                if error:
+                    return arg, None, f'501 5.5.4 {error}'
+                recorded.append(f'{key}={value}')
+            else:
+                kept.append(param)
+                recorded.append(param.upper())
+        head = rest[:len(rest) - len(params)].rstrip()
+        return ' '.join([keyword + head] + kept), recorded, None
+
+    @syntax('MAIL FROM: <address>', extended=' [SP <mail-parameters>]')
+    async def smtp_MAIL(self, arg):
+        arg, recorded, refusal = self._split_params('MAIL', 'FROM:', arg)
+        if refusal:
+            await self.push(refusal)
+            return
+        await super().smtp_MAIL(arg)
+        if recorded is not None and self.envelope.mail_from:
+            self.envelope.mail_options[:] = recorded
+
+    @syntax('RCPT TO: <address>', extended=' [SP <mail-parameters>]')
+    async def smtp_RCPT(self, arg):
+        arg, recorded, refusal = self._split_params('RCPT', 'TO:', arg)
+        if refusal:
+            await self.push(refusal)
+            return
+        before = len(self.envelope.rcpt_tos)
+        await super().smtp_RCPT(arg)
+        if recorded is not None and len(self.envelope.rcpt_tos) > before:
+            self.envelope.rcpt_options_list[-1] = recorded
+
     # -- commands
 
     async def smtp_AUTH(self, arg):
@@ -475,6 +593,11 @@ class _Handler:
             # aiosmtpd always advertises AUTH once TLS is up.
             responses = [r for r in responses
                          if not r[4:].upper().startswith('AUTH')]
+        if not server.spec.eightbitmime:
+            responses = [r for r in responses if r[4:].upper() != '8BITMIME']
+        if server.spec.dsn and (server.spec.tls != 'starttls' or
+                                server.tls_state()[0]):
+            responses.insert(len(responses) - 1, '250-DSN')
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address,

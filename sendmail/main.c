@@ -307,6 +307,16 @@ static int
 send_message(struct run *r)
 {
 	const char *helo = r->acct->helo ? r->acct->helo : fqdn(r);
+	/* BODY=8BITMIME for -B8BITMIME, and for any 8-bit message whatever
+	 * -B says, as Postfix does: a relay that offers 8BITMIME is told */
+	struct submit_params params = {
+		.notify = r->opt.dsn_notify,
+		.ret = r->opt.dsn_ret,
+		.envid = r->opt.dsn_envid,
+		.body_8bit = r->msg.eight_bit ||
+		    (r->opt.body_type &&
+		        !ascii_strcasecmp(r->opt.body_type, "8BITMIME")),
+	};
 	struct submit_session *s;
 	struct submit_result res;
 	char *err = NULL;
@@ -315,7 +325,7 @@ send_message(struct run *r)
 	s = submit_open(r->acct, helo, r->opt.verbose, &err);
 	if (!s)
 		return fail(EX_SOFTWARE, err);
-	submit_send(s, r->env.sender, &r->env.rcpts, &r->msg, &res);
+	submit_send(s, r->env.sender, &r->env.rcpts, &params, &r->msg, &res);
 	submit_close(s);
 	st = exit_for[res.status];
 	if (st) {
@@ -400,8 +410,9 @@ main(int argc, char **argv)
 	}
 	switch (r.opt.mode) {
 	case MODE_VERSION:
-		printf("mailshim %s\n%s\n", PACKAGE_VERSION,
-		    submit_library_version());
+		printf("mailshim %s\n%s\nESMTP parameters: %s\n",
+		    PACKAGE_VERSION, submit_library_version(),
+		    submit_params_support());
 		st = 0;
 		break;
 	case MODE_HELP:

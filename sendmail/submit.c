@@ -5,7 +5,8 @@
  * sees every command we send (so we know what each reply answers) and
  * prints the dialogue under -v with credentials hidden.  The header
  * callback sees every reply line: it keeps the first failure reply of the
- * transaction, and checks the EHLO capabilities that libcurl does not.
+ * transaction, and checks the EHLO capabilities that libcurl does not
+ * (AUTH, and the extensions our ESMTP parameters need).
  */
 #include "config.h"
 
@@ -19,6 +20,28 @@
 
 /* The upload buffer: large enough that a big message needs few callbacks. */
 #define UPLOAD_BUFFER (512 * 1024)
+
+/* libcurl passes "<addr> PARAMS" on from 8.16.0; before, the parameters
+ * would end up inside the angle brackets. */
+#define PARAMS_LIBCURL 0x081000
+
+/* EHLO capabilities we look for */
+enum {
+	CAP_DSN = 1 << 0,      /* RFC 3461: NOTIFY, RET, ENVID */
+	CAP_8BITMIME = 1 << 1, /* RFC 6152: BODY=8BITMIME */
+	CAP_SIZE = 1 << 2,
+	CAP_SMTPUTF8 = 1 << 3,
+};
+
+static const struct {
+	const char *word;
+	unsigned cap;
+} capabilities[] = {
+	{ "DSN", CAP_DSN },
+	{ "8BITMIME", CAP_8BITMIME },
+	{ "SIZE", CAP_SIZE },
+	{ "SMTPUTF8", CAP_SMTPUTF8 },
+};
 
 struct submit_session {
 	CURL *curl;
@@ -36,7 +59,15 @@ struct submit_session {
 	int starttls_done;
 	int replies;      /* complete replies in this attempt */
 	int auth_offered; /* EHLO offered our mechanism */
+	unsigned offered; /* CAP_ bits of the EHLO reply being read */
 	struct buf reply; /* reply being assembled */
+	unsigned sending; /* CAP_ bits this attempt's parameters need */
+	int params_abort; /* stopped after EHLO: the relay lacks one of them */
+
+	/* what the relay offers, from its last EHLO on this session */
+	unsigned caps;
+	int caps_known;
+	int params_noted; /* -v: said that libcurl cannot send parameters */
 
 	/* the first failure of the transaction */
 	int fail_code;
@@ -98,8 +129,10 @@ command_sent(struct submit_session *s, const char *p, size_t n)
 		s->in_auth = 1;
 	/* only the capabilities of the latest greeting count: what a relay
 	 * offered before STARTTLS says nothing about after it */
-	if (!strcmp(s->cmd, "EHLO") || !strcmp(s->cmd, "HELO"))
+	if (!strcmp(s->cmd, "EHLO") || !strcmp(s->cmd, "HELO")) {
 		s->auth_offered = 0;
+		s->offered = 0;
+	}
 	if (!strcmp(s->cmd, "RCPT")) {
 		const char *lt = memchr(p, '<', n);
 		const char *gt = lt ? memchr(lt, '>', n - (size_t)(lt - p))
@@ -126,14 +159,33 @@ has_word(const char *list, size_t n, const char *word)
 	return 0;
 }
 
-/* An EHLO capability line: note whether it offers our mechanism. */
+/* An EHLO capability line (not the first, which names the relay): note
+ * whether it offers our mechanism and the extensions we look for. */
 static void
 capability(struct submit_session *s, const char *text, size_t n)
 {
+	size_t kw = 0;
+
 	if (n > 5 && !ascii_strncasecmp(text, "AUTH", 4) &&
 	    (text[4] == ' ' || text[4] == '=') &&
 	    has_word(text + 5, n - 5, mech_name(s->acct->auth)))
 		s->auth_offered = 1;
+	while (kw < n && text[kw] != ' ')
+		kw++;
+	for (size_t i = 0; i < sizeof(capabilities) / sizeof(*capabilities);
+	     i++)
+		if (strlen(capabilities[i].word) == kw &&
+		    !ascii_strncasecmp(text, capabilities[i].word, kw))
+			s->offered |= capabilities[i].cap;
+}
+
+/* Is the greeting just answered the one that counts, the one after
+ * STARTTLS where there is one?  What a relay offers before STARTTLS says
+ * nothing about after it. */
+static int
+greeting_final(const struct submit_session *s)
+{
+	return s->acct->tls != TLS_STARTTLS || s->starttls_done;
 }
 
 /* Must we stop because the relay will not authenticate us? */
@@ -142,10 +194,8 @@ auth_missing(struct submit_session *s)
 {
 	const struct account *a = s->acct;
 
-	if (a->auth == AUTH_NONE || s->auth_offered)
+	if (a->auth == AUTH_NONE || s->auth_offered || !greeting_final(s))
 		return 0;
-	if (a->tls == TLS_STARTTLS && !s->starttls_done)
-		return 0; /* the EHLO that counts comes after STARTTLS */
 	s->abort_msg = xasprintf("relay %s:%u does not offer AUTH %s%s; "
 	                         "not sending without authentication",
 	    a->host, a->port, mech_name(a->auth),
@@ -153,13 +203,32 @@ auth_missing(struct submit_session *s)
 	return 1;
 }
 
+/*
+ * The relay has said what it offers: remember it for the session, and
+ * stop (before AUTH and MAIL: nothing is sent twice) if this attempt's
+ * parameters need what it does not offer.  submit_send() then tries again
+ * at once without them.  HELO offers nothing at all.
+ */
+static int
+params_unsupported(struct submit_session *s)
+{
+	if (!greeting_final(s))
+		return 0;
+	s->caps = s->offered;
+	s->caps_known = 1;
+	if (!(s->sending & ~s->caps))
+		return 0;
+	s->params_abort = 1;
+	return 1;
+}
+
 static void
 reply_done(struct submit_session *s, int code)
 {
 	s->replies++;
-	/* HELO offers no capabilities at all */
+	/* a missing AUTH wins: it is the error to report */
 	if ((!strcmp(s->cmd, "EHLO") || !strcmp(s->cmd, "HELO")) &&
-	    code == 250 && auth_missing(s))
+	    code == 250 && (auth_missing(s) || params_unsupported(s)))
 		return;
 	if (!strcmp(s->cmd, "STARTTLS") && code == 220)
 		s->starttls_done = 1;
@@ -191,7 +260,7 @@ on_reply_line(char *p, size_t size, size_t nmemb, void *userdata)
 	    p[2] < '0' || p[2] > '9')
 		return total; /* not an SMTP reply line; nothing to learn */
 	code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-	if (!strcmp(s->cmd, "EHLO") && n > 4)
+	if (!strcmp(s->cmd, "EHLO") && n > 4 && s->reply.len)
 		capability(s, p + 4, n - 4);
 	if (s->reply.len)
 		buf_addch(&s->reply, ' ');
@@ -199,7 +268,7 @@ on_reply_line(char *p, size_t size, size_t nmemb, void *userdata)
 	    s->reply.len ? (n > 4 ? n - 4 : 0) : n);
 	if (n == 3 || p[3] != '-') {
 		reply_done(s, code);
-		if (s->abort_msg)
+		if (s->abort_msg || s->params_abort)
 			return 0; /* makes libcurl stop: CURLE_WRITE_ERROR */
 	}
 	return total;
@@ -343,6 +412,8 @@ attempt_reset(struct submit_session *s)
 	s->in_auth = 0;
 	s->starttls_done = 0;
 	s->auth_offered = 0;
+	s->offered = 0;
+	s->params_abort = 0;
 	s->replies = 0;
 	s->fail_code = 0;
 	s->fail_cmd[0] = '\0';
@@ -411,6 +482,14 @@ classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
 	if (s->abort_msg) {
 		result(res, SUBMIT_CONFIG, 0, s->abort_msg);
 		s->abort_msg = NULL;
+		return;
+	}
+	if (s->params_abort) {
+		/* offered on one connection, not on the next */
+		result(res, SUBMIT_TEMPFAIL, 0,
+		    xasprintf("relay %s:%u changes what it offers from one "
+		              "connection to the next",
+		        a->host, a->port));
 		return;
 	}
 	if (s->read_error) {
@@ -500,38 +579,209 @@ is_stale_connection(CURLcode rc)
 	    rc == CURLE_GOT_NOTHING;
 }
 
+/* ---- ESMTP parameters ---------------------------------------------------- */
+
+static int
+params_supported(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version_num >=
+	    PARAMS_LIBCURL;
+}
+
+/* The CAP_ bits the parameters p asks for need. */
+static unsigned
+params_need(const struct submit_params *p)
+{
+	unsigned need = 0;
+
+	if (p && (p->notify || p->ret || p->envid))
+		need |= CAP_DSN;
+	if (p && p->body_8bit)
+		need |= CAP_8BITMIME;
+	return need;
+}
+
+/* "NOTIFY, RET and BODY=8BITMIME": the parameters of p that need caps. */
+static char *
+params_names(const struct submit_params *p, unsigned caps)
+{
+	const char *v[4];
+	size_t n = 0;
+	struct buf b = BUF_INIT;
+
+	if ((caps & CAP_DSN) && p->notify)
+		v[n++] = "NOTIFY";
+	if ((caps & CAP_DSN) && p->ret)
+		v[n++] = "RET";
+	if ((caps & CAP_DSN) && p->envid)
+		v[n++] = "ENVID";
+	if ((caps & CAP_8BITMIME) && p->body_8bit)
+		v[n++] = "BODY=8BITMIME";
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_addstr(&b, i + 1 < n ? ", " : " and ");
+		buf_addstr(&b, v[i]);
+	}
+	return buf_detach(&b);
+}
+
+/* -v: why parameters the caller asked for do not go to the relay */
+static void
+note_not_sent(
+    struct submit_session *s, const struct submit_params *p, unsigned lacking)
+{
+	char *names;
+
+	if (!s->verbose || !lacking)
+		return;
+	names = params_names(p, lacking);
+	fprintf(stderr,
+	    "mailshim: note: %s not sent: relay %s:%u does not offer %s%s%s\n",
+	    names, s->acct->host, s->acct->port, lacking & CAP_DSN ? "DSN" : "",
+	    (lacking & CAP_DSN) && (lacking & CAP_8BITMIME) ? " or " : "",
+	    lacking & CAP_8BITMIME ? "8BITMIME" : "");
+	free(names);
+}
+
+/* An ESMTP keyword value (NOTIFY, RET): letters and commas, sent in upper
+ * case.  -1 for anything else: nothing unchecked goes on the wire. */
+static int
+add_keyword(struct buf *b, const char *v)
+{
+	if (!*v)
+		return -1;
+	for (; *v; v++) {
+		char c = *v >= 'a' && *v <= 'z' ? (char)(*v - 32) : *v;
+		if (!((c >= 'A' && c <= 'Z') || c == ','))
+			return -1;
+		buf_addch(b, c);
+	}
+	return 0;
+}
+
+/* RFC 3461 4: xtext.  '<' and '>' are encoded too: libcurl takes the last
+ * '>' of the value for the end of the address. */
+static void
+add_xtext(struct buf *b, const char *v)
+{
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c < 33 || c > 126 || c == '+' || c == '=' || c == '<' ||
+		    c == '>')
+			buf_addf(b, "+%02X", c);
+		else
+			buf_addch(b, c);
+	}
+}
+
+/*
+ * The values of CURLOPT_MAIL_FROM and CURLOPT_MAIL_RCPT: "<addr>", then
+ * the parameters of p whose extensions are in caps.  -1 (res filled in)
+ * if a parameter is not what submit.h says it must be.
+ */
+static int
+envelope_values(const char *sender, const struct strlist *rcpts,
+    const struct submit_params *p, unsigned caps, char **from,
+    struct curl_slist **list, struct submit_result *res)
+{
+	struct buf b = BUF_INIT;
+	int bad = 0;
+
+	buf_addf(&b, "<%s>", sender);
+	if ((caps & CAP_DSN) && p->ret) {
+		buf_addstr(&b, " RET=");
+		bad |= add_keyword(&b, p->ret);
+	}
+	if ((caps & CAP_DSN) && p->envid) {
+		buf_addstr(&b, " ENVID=");
+		add_xtext(&b, p->envid);
+	}
+	if ((caps & CAP_8BITMIME) && p->body_8bit)
+		buf_addstr(&b, " BODY=8BITMIME");
+	*from = buf_detach(&b);
+	*list = NULL;
+	for (size_t i = 0; i < rcpts->n && !bad; i++) {
+		struct curl_slist *l;
+		buf_addf(&b, "<%s>", rcpts->v[i]);
+		if ((caps & CAP_DSN) && p->notify) {
+			buf_addstr(&b, " NOTIFY=");
+			bad |= add_keyword(&b, p->notify);
+		}
+		l = curl_slist_append(*list, b.s);
+		buf_reset(&b);
+		if (!l) {
+			buf_release(&b);
+			result(
+			    res, SUBMIT_SOFTWARE, 0, xstrdup("out of memory"));
+			return -1;
+		}
+		*list = l;
+	}
+	buf_release(&b);
+	if (bad) {
+		result(res, SUBMIT_SOFTWARE, 0,
+		    xstrdup("invalid NOTIFY or RET value for the relay"));
+		return -1;
+	}
+	if (!*list) {
+		/* libcurl would send HELP and report success */
+		result(res, SUBMIT_SOFTWARE, 0, xstrdup("no recipients"));
+		return -1;
+	}
+	return 0;
+}
+
 void
 submit_send(struct submit_session *s, const char *sender,
-    const struct strlist *rcpts, struct message *m, struct submit_result *res)
+    const struct strlist *rcpts, const struct submit_params *params,
+    struct message *m, struct submit_result *res)
 {
+	static const struct submit_params none = { 0 };
+	const struct submit_params *p = params ? params : &none;
 	struct curl_slist *list = NULL;
-	char *from = xasprintf("<%s>", sender);
+	char *from = NULL;
+	unsigned want = params_need(p), send;
+	int param_retries = 0;
 	CURLcode rc;
 
 	memset(res, 0, sizeof(*res));
-	for (size_t i = 0; i < rcpts->n; i++) {
-		char *r = xasprintf("<%s>", rcpts->v[i]);
-		struct curl_slist *l = curl_slist_append(list, r);
-		free(r);
-		if (!l) {
-			result(
-			    res, SUBMIT_SOFTWARE, 0, xstrdup("out of memory"));
-			goto out;
+	if (want && !params_supported()) {
+		if (s->verbose && !s->params_noted) {
+			char *names = params_names(p, want);
+			fprintf(stderr,
+			    "mailshim: note: %s not sent: libcurl %s cannot "
+			    "pass ESMTP parameters (needs 8.16)\n",
+			    names, curl_version_info(CURLVERSION_NOW)->version);
+			free(names);
+			s->params_noted = 1;
 		}
-		list = l;
+		want = 0;
 	}
-	if (!list) {
-		/* libcurl would send HELP and report success */
-		result(res, SUBMIT_SOFTWARE, 0, xstrdup("no recipients"));
-		goto out;
-	}
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, list);
+	/* what the relay offers, if this session has seen it already */
+	send = s->caps_known ? want & s->caps : want;
+	note_not_sent(s, p, want & ~send);
 	for (int attempt = 0;; attempt++) {
+		free(from);
+		curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+		curl_slist_free_all(list);
+		if (envelope_values(sender, rcpts, p, send, &from, &list, res))
+			goto out;
+		curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
+		curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, list);
 		attempt_reset(s);
+		s->sending = send;
 		s->errbuf[0] = '\0';
 		message_rewind(&s->cur, m);
 		rc = curl_easy_perform(s->curl);
+		/* stopped after EHLO: at once, afresh, with what it offers
+		 * (a second time only if it changed its mind) */
+		if (s->params_abort && !s->abort_msg && param_retries < 2) {
+			param_retries++;
+			note_not_sent(s, p, send & ~s->caps);
+			send &= s->caps;
+			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
+			continue;
+		}
 		/* a reused connection the relay had closed: once more, afresh */
 		if (rc != CURLE_OK && attempt == 0 && s->sent &&
 		    is_stale_connection(rc) && !s->replies) {
@@ -541,7 +791,7 @@ submit_send(struct submit_session *s, const char *sender,
 		break;
 	}
 	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
-	if (rc == CURLE_OK && !s->fail_code) {
+	if (rc == CURLE_OK && !s->fail_code && !s->params_abort) {
 		s->sent++;
 		result(res, SUBMIT_OK, 0, NULL);
 	} else {
@@ -581,4 +831,18 @@ const char *
 submit_library_version(void)
 {
 	return curl_version();
+}
+
+const char *
+submit_params_support(void)
+{
+	static char text[80];
+	const char *v = curl_version_info(CURLVERSION_NOW)->version;
+
+	if (params_supported())
+		snprintf(text, sizeof(text), "yes (libcurl %s)", v);
+	else
+		snprintf(text, sizeof(text),
+		    "no (needs libcurl 8.16, this is %s)", v);
+	return text;
 }

@@ -10,6 +10,16 @@
  * configured mechanism (libcurl would silently skip AUTH), classify every
  * failure by the relay's own reply (collected from the dialogue, since
  * libcurl keeps no reply text), and hide credentials from -v output.
+ *
+ * ESMTP parameters (DSN's NOTIFY, RET and ENVID, and BODY=8BITMIME) go to
+ * the relay only when the libcurl in use can send them (8.16.0 and later;
+ * before, the text would land inside the address's angle brackets) and the
+ * relay offers the extension; otherwise they are left out, and -v says so.
+ * What the relay offers is known only once it has answered EHLO: a
+ * parameter it does not offer stops that attempt right after EHLO, before
+ * AUTH and MAIL, and the message goes at once over a new connection
+ * without it.  The session remembers what the relay offers, so the next
+ * messages pay nothing.
  */
 #ifndef MAILSHIM_SUBMIT_H
 #define MAILSHIM_SUBMIT_H
@@ -38,6 +48,21 @@ struct submit_result {
 struct submit_session;
 
 /*
+ * The ESMTP parameters a caller asked for (sendmail's -N, -R, -V, -B);
+ * NULL or 0 for none.  notify and ret must have been checked by options.c
+ * (letters and commas only; sent in upper case); envid is any printable
+ * ASCII (sent xtext-encoded, RFC 3461 4).  body_8bit asks for
+ * BODY=8BITMIME.  A value that is not what these say makes submit_send()
+ * fail with SUBMIT_SOFTWARE: nothing unchecked reaches the relay.
+ */
+struct submit_params {
+	const char *notify; /* NOTIFY= on every RCPT: NEVER, SUCCESS,FAILURE */
+	const char *ret;    /* RET= on MAIL: FULL or HDRS */
+	const char *envid;  /* ENVID= on MAIL */
+	int body_8bit;      /* BODY=8BITMIME on MAIL */
+};
+
+/*
  * Prepare a session for acct (which must outlive it).  helo is the EHLO
  * name; verbose > 0 prints the dialogue, credentials hidden, on stderr.
  * NULL with *err set if libcurl cannot be initialised.
@@ -47,15 +72,24 @@ struct submit_session *submit_open(
 
 /*
  * Send one message: envelope sender ("" for <>), recipients (at least one),
- * and the message itself.  Fills res; release it with submit_result_release.
+ * the ESMTP parameters asked for (params may be NULL: none) and the
+ * message itself.  Fills res; release it with submit_result_release.
+ * Parameters left out (see above) are not an error.
  */
 void submit_send(struct submit_session *s, const char *sender,
-    const struct strlist *rcpts, struct message *m, struct submit_result *res);
+    const struct strlist *rcpts, const struct submit_params *params,
+    struct message *m, struct submit_result *res);
 
 void submit_close(struct submit_session *s);
 void submit_result_release(struct submit_result *res);
 
 /* "libcurl/8.x.y OpenSSL/3.0.z", for --version */
 const char *submit_library_version(void);
+
+/*
+ * Can the libcurl in use send ESMTP parameters?  For --version: "yes
+ * (libcurl 8.21.0)" or "no (needs libcurl 8.16, this is 7.88.1)".
+ */
+const char *submit_params_support(void);
 
 #endif
