@@ -48,11 +48,22 @@ struct account {
 	enum from_policy from_policy;
 };
 
+enum on_tempfail { TEMPFAIL_QUEUE, TEMPFAIL_FAIL };
+enum delivery { DELIVERY_DIRECT, DELIVERY_BACKGROUND, DELIVERY_QUEUE };
+
+/* where the queue is when queue_dir is not set */
+#define QUEUE_DIR_DEFAULT "/var/spool/mailshim"
+
 struct config {
 	char *path;
 	char *default_account; /* [mailshim] account, or NULL */
 	char *local_domain; /* [mailshim] local_domain, or NULL for default */
 	char *aliases;      /* [mailshim] aliases, or NULL for default */
+	char *queue_dir;    /* [mailshim] queue_dir, or NULL for the default */
+	enum on_tempfail on_tempfail; /* default TEMPFAIL_QUEUE */
+	enum delivery delivery;       /* default DELIVERY_DIRECT */
+	long queue_concurrency;       /* connections at once, default 4 */
+	long queue_lifetime;          /* seconds, default 5 days */
 	struct account *accounts;
 	size_t naccounts;
 };

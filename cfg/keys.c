@@ -19,7 +19,7 @@
 
 static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
     p_auth, p_bool, p_timeout, p_mail_type, p_provider, p_match_from,
-    p_from_policy;
+    p_from_policy, p_on_tempfail, p_delivery, p_concurrency, p_duration;
 
 #define A(f) offsetof(struct account, f)
 #define C(f) offsetof(struct config, f)
@@ -28,6 +28,12 @@ static const struct keydef keys[] = {
 	{ "account", S_GLOBAL, 0, p_string, C(default_account) },
 	{ "local_domain", S_GLOBAL, 0, p_name, C(local_domain) },
 	{ "aliases", S_GLOBAL, 0, p_string, C(aliases) },
+	{ "queue_dir", S_GLOBAL, 0, p_string, C(queue_dir) },
+	{ "on_tempfail", S_GLOBAL, 0, p_on_tempfail, C(on_tempfail) },
+	{ "delivery", S_GLOBAL, 0, p_delivery, C(delivery) },
+	{ "queue_concurrency", S_GLOBAL, 0, p_concurrency,
+	    C(queue_concurrency) },
+	{ "queue_lifetime", S_GLOBAL, 0, p_duration, C(queue_lifetime) },
 	{ "provider", S_ACCOUNT, 0, p_provider, A(provider) },
 	{ "host", S_ACCOUNT, 0, p_host, A(host) },
 	{ "port", S_ACCOUNT, 0, p_port, A(port) },
@@ -85,6 +91,11 @@ static const struct word bool_words[] = { { "yes", 1 }, { "true", 1 },
 	{ "0", 0 }, { NULL, 0 } };
 static const struct word mail_type_words[] = { { "normal", 0 }, { "auth", 1 },
 	{ "ad", 2 }, { NULL, 0 } };
+static const struct word on_tempfail_words[] = { { "queue", TEMPFAIL_QUEUE },
+	{ "fail", TEMPFAIL_FAIL }, { NULL, 0 } };
+static const struct word delivery_words[] = { { "direct", DELIVERY_DIRECT },
+	{ "background", DELIVERY_BACKGROUND }, { "queue", DELIVERY_QUEUE },
+	{ NULL, 0 } };
 static const struct word from_policy_words[] = { { "keep", FROM_KEEP },
 	{ "envelope", FROM_ENVELOPE }, { "rewrite", FROM_REWRITE },
 	{ NULL, 0 } };
@@ -274,6 +285,67 @@ p_timeout(const char *v, void *dst)
 	if (decimal(v, 1, 3600, &n) == -1)
 		return "expected a number of seconds from 1 to 3600";
 	*(long *)dst = n;
+	return NULL;
+}
+
+static const char *
+p_on_tempfail(const char *v, void *dst)
+{
+	const struct word *w = pick(on_tempfail_words, v);
+
+	if (!w)
+		return "expected queue or fail";
+	*(enum on_tempfail *)dst = (enum on_tempfail)w->value;
+	return NULL;
+}
+
+static const char *
+p_delivery(const char *v, void *dst)
+{
+	const struct word *w = pick(delivery_words, v);
+
+	if (!w)
+		return "expected direct, background or queue";
+	*(enum delivery *)dst = (enum delivery)w->value;
+	return NULL;
+}
+
+static const char *
+p_concurrency(const char *v, void *dst)
+{
+	long n;
+
+	if (decimal(v, 1, 64, &n) == -1)
+		return "expected a number from 1 to 64";
+	*(long *)dst = n;
+	return NULL;
+}
+
+/* A duration: a decimal number of seconds, or with a unit s, m, h or d. */
+static const char *
+p_duration(const char *v, void *dst)
+{
+	static const char expect[] = "expected a duration such as 5d, 12h, "
+	                             "30m or 3600 (1 minute to 365 days)";
+	size_t n = strlen(v);
+	long mult = 1, num;
+	char digits[32];
+
+	if (n && strchr("smhd", v[n - 1])) {
+		mult = v[n - 1] == 's' ? 1
+		    : v[n - 1] == 'm'  ? 60
+		    : v[n - 1] == 'h'  ? 3600
+		                       : 86400;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(digits))
+		return expect;
+	memcpy(digits, v, n);
+	digits[n] = '\0';
+	if (decimal(digits, 1, 365L * 86400, &num) == -1 ||
+	    num > 365L * 86400 / mult || num * mult < 60)
+		return expect;
+	*(long *)dst = num * mult;
 	return NULL;
 }
 
@@ -484,9 +556,14 @@ set_defaults(int scope, void *base)
 {
 	struct account *a = base;
 
-	/* the [mailshim] keys all default to NULL (the caller zeroes cfg) */
-	if (scope != S_ACCOUNT)
+	if (scope == S_GLOBAL) {
+		struct config *c = base;
+
+		/* the others default to NULL or 0 (the caller zeroes cfg) */
+		c->queue_concurrency = 4;
+		c->queue_lifetime = 5 * 86400;
 		return;
+	}
 	a->tls = TLS_STARTTLS;
 	a->tls_verify = 1;
 	a->timeout = 60;

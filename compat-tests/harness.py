@@ -229,7 +229,9 @@ _PASSED_ON = ('PATH', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS',
 
 # The keys of mailshim.ini's [mailshim] section; config_for() puts other
 # keys in the account's section.
-GLOBAL_KEYS = ('account', 'local_domain', 'aliases')
+GLOBAL_KEYS = ('account', 'local_domain', 'aliases', 'queue_dir',
+               'on_tempfail', 'delivery', 'queue_concurrency',
+               'queue_lifetime')
 
 
 class Env:
@@ -253,6 +255,8 @@ class Env:
     def __enter__(self) -> 'Env':
         self.dir = tempfile.mkdtemp(prefix='mailshim-e2e-')
         self.aliases_path = os.path.join(self.dir, 'aliases')
+        # every test's queue is its own: never the system's
+        self.queue_dir = os.path.join(self.dir, 'queue')
         self.write_aliases('')
         self.relay = Relay(workdir=os.path.join(self.dir, 'relay'),
                            **self._relay_args)
@@ -301,7 +305,8 @@ class Env:
         set keys (value None removes one): those of GLOBAL_KEYS in
         [mailshim], the others in [test].  Returns the path."""
         spec = LISTENERS[listener]
-        glob = {'local_domain': 'example.net', 'aliases': self.aliases_path}
+        glob = {'local_domain': 'example.net', 'aliases': self.aliases_path,
+                'queue_dir': self.queue_dir}
         acct = {
             'host': '127.0.0.1',
             'port': self.relay.ports[listener],

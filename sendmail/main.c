@@ -10,10 +10,12 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aliases.h"
@@ -21,6 +23,8 @@
 #include "envelope.h"
 #include "message.h"
 #include "options.h"
+#include "queue.h"
+#include "runner.h"
 #include "submit.h"
 #include "sysinfo.h"
 
@@ -303,13 +307,18 @@ check:
 	return 0;
 }
 
-static int
-send_message(struct run *r)
+static const char *
+queue_dir(const struct run *r)
 {
-	const char *helo = r->acct->helo ? r->acct->helo : fqdn(r);
+	return r->cfg.queue_dir ? r->cfg.queue_dir : QUEUE_DIR_DEFAULT;
+}
+
+static struct submit_params
+params_of(const struct run *r)
+{
 	/* BODY=8BITMIME for -B8BITMIME, and for any 8-bit message whatever
 	 * -B says, as Postfix does: a relay that offers 8BITMIME is told */
-	struct submit_params params = {
+	struct submit_params p = {
 		.notify = r->opt.dsn_notify,
 		.ret = r->opt.dsn_ret,
 		.envid = r->opt.dsn_envid,
@@ -317,9 +326,76 @@ send_message(struct run *r)
 		    (r->opt.body_type &&
 		        !ascii_strcasecmp(r->opt.body_type, "8BITMIME")),
 	};
+	return p;
+}
+
+/* -od<x> before the configuration's delivery */
+static enum delivery
+delivery_mode(const struct run *r)
+{
+	const char *od = r->opt.delivery;
+
+	if (od && (*od == 'i' || *od == 'I'))
+		return DELIVERY_DIRECT;
+	if (od && (*od == 'b' || *od == 'B'))
+		return DELIVERY_BACKGROUND;
+	if (od && strchr("qQdD", *od))
+		return DELIVERY_QUEUE;
+	return r->cfg.delivery;
+}
+
+/*
+ * Put the message in the queue: after a temporary failure (why is the
+ * reason), or at once (why is NULL).  On success *id is the queue id.
+ */
+static int
+enqueue(struct run *r, const char *why, char **id)
+{
+	struct submit_params p = params_of(r);
+	struct qentry e = { 0 };
+	char *err = NULL;
+	int st;
+
+	e.fd = -1;
+	e.account = xstrdup(r->acct->name);
+	e.sender = xstrdup(r->env.sender);
+	for (size_t i = 0; i < r->env.rcpts.n; i++)
+		strlist_push(&e.rcpts, r->env.rcpts.v[i]);
+	e.created = time(NULL);
+	if (why) {
+		e.attempts = 1;
+		e.last_attempt = e.created;
+		e.next_attempt = e.created + runner_backoff(1);
+		e.last_error = xstrdup(why);
+	} else {
+		e.next_attempt = e.created;
+	}
+	e.notify = p.notify ? xstrdup(p.notify) : NULL;
+	e.ret = p.ret ? xstrdup(p.ret) : NULL;
+	e.envid = p.envid ? xstrdup(p.envid) : NULL;
+	e.body_8bit = p.body_8bit;
+	st = queue_add(queue_dir(r), &e, &r->msg, &err);
+	if (st) {
+		if (why)
+			fprintf(stderr, "mailshim: %s\n", why);
+		fail(st, xasprintf("message not queued either: %s", err));
+		free(err);
+	} else {
+		*id = xstrdup(e.id);
+	}
+	qentry_release(&e);
+	return st;
+}
+
+/* Deliver now; on a temporary failure, queue (unless on_tempfail = fail). */
+static int
+send_message(struct run *r)
+{
+	const char *helo = r->acct->helo ? r->acct->helo : fqdn(r);
+	struct submit_params params = params_of(r);
 	struct submit_session *s;
 	struct submit_result res;
-	char *err = NULL;
+	char *err = NULL, *id = NULL;
 	int st;
 
 	s = submit_open(r->acct, helo, r->opt.verbose, &err);
@@ -328,12 +404,69 @@ send_message(struct run *r)
 	submit_send(s, r->env.sender, &r->env.rcpts, &params, &r->msg, &res);
 	submit_close(s);
 	st = exit_for[res.status];
-	if (st) {
+	if (res.status == SUBMIT_TEMPFAIL &&
+	    r->cfg.on_tempfail == TEMPFAIL_QUEUE) {
+		st = enqueue(r, res.message, &id);
+		if (!st)
+			fprintf(stderr, "mailshim: queued as %s: %s\n", id,
+			    res.message);
+		free(id);
+	} else if (st) {
 		fail(st, res.message);
 		res.message = NULL;
 	}
 	submit_result_release(&res);
 	return st;
+}
+
+/* A runner for the configured queue, as -q and -odb need it. */
+static void
+runner_init(struct run *r, struct runner *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->cfg = &r->cfg;
+	q->queue_dir = queue_dir(r);
+	q->helo = fqdn(r);
+	q->local_domain = r->local_domain;
+	q->aliases = r->have_aliases ? &r->aliases : NULL;
+	q->verbose = r->opt.verbose;
+}
+
+/*
+ * delivery = background: the message is queued; a grandchild, detached
+ * from the caller, delivers it while we return at once.
+ */
+static void
+deliver_in_background(struct run *r, const char *id)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return; /* queued all the same: the next -q delivers it */
+	if (pid > 0) {
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	setsid();
+	if (fork() == 0) {
+		struct runner q;
+		char *err = NULL;
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+		runner_init(r, &q);
+		q.verbose = 0;
+		q.id = id;
+		runner_run(&q, &err);
+		_exit(0);
+	}
+	_exit(0);
 }
 
 static int
@@ -354,7 +487,75 @@ deliver(struct run *r)
 			printf("%s\n", r->env.rcpts.v[i]);
 		return fflush(stdout) ? EX_IOERR : 0;
 	}
-	return send_message(r);
+	switch (delivery_mode(r)) {
+	case DELIVERY_DIRECT:
+		return send_message(r);
+	case DELIVERY_BACKGROUND: {
+		char *id = NULL;
+		st = enqueue(r, NULL, &id);
+		if (!st)
+			deliver_in_background(r, id);
+		free(id);
+		return st;
+	}
+	case DELIVERY_QUEUE: {
+		char *id = NULL;
+		st = enqueue(r, NULL, &id);
+		free(id);
+		return st;
+	}
+	}
+	return EX_SOFTWARE;
+}
+
+/* sendmail -q[x]: one run over the queue. */
+static int
+run_queue(struct run *r)
+{
+	const char *a = r->opt.queue_arg ? r->opt.queue_arg : "";
+	struct runner q;
+	char *err = NULL;
+	int st = load_config(r);
+
+	if (st)
+		return st;
+	runner_init(r, &q);
+	if (*a == 'I')
+		q.id = a + 1;
+	else if (*a == 'R')
+		q.domain = a + 1;
+	else if (*a == 'S')
+		q.sender = a + 1;
+	else if (*a == 'f')
+		q.force = 1; /* -qf: everything now, in the foreground */
+	else if (*a && r->opt.verbose)
+		/* -q30m: sendmail's daemon; here the timer repeats runs */
+		fprintf(stderr,
+		    "mailshim: note: -q%s: one run now; repeated "
+		    "runs are the timer's job\n",
+		    a);
+	st = runner_run(&q, &err);
+	if (st)
+		return fail(st, err);
+	if (r->opt.verbose)
+		fprintf(stderr,
+		    "mailshim: queue run: %u delivered, %u "
+		    "deferred, %u failed, %u busy\n",
+		    q.delivered, q.deferred, q.failed, q.busy);
+	return 0;
+}
+
+/* mailq, sendmail -bp */
+static int
+list_queue(struct run *r)
+{
+	char *err = NULL;
+	int st = load_config(r);
+
+	if (st)
+		return st;
+	st = runner_list(queue_dir(r), stdout, &err);
+	return st ? fail(st, err) : 0;
 }
 
 static int
@@ -397,6 +598,8 @@ main(int argc, char **argv)
 
 	open_std_fds();
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit makes writes fail (EFBIG: queue later), not kill */
+	signal(SIGXFSZ, SIG_IGN);
 	/* the character type only: IDN host names need it; nothing else may
 	 * change with the locale */
 	setlocale(LC_CTYPE, "");
@@ -425,12 +628,10 @@ main(int argc, char **argv)
 		            "not supported yet"));
 		break;
 	case MODE_LIST_QUEUE:
-		/* mailshim keeps no queue yet: nothing waits */
-		puts("Mail queue is empty");
-		st = 0;
+		st = list_queue(&r);
 		break;
 	case MODE_QUEUE_RUN:
-		st = 0;
+		st = run_queue(&r);
 		break;
 	case MODE_ALIASES:
 		st = check_aliases(&r);

@@ -53,7 +53,10 @@ body_put(struct reader *r, const char *p, size_t n)
 		return;
 	if (fwrite(p, 1, n, r->m->body) != n) {
 		int e = errno;
-		fail(r, e == ENOSPC || e == EDQUOT ? EX_TEMPFAIL : EX_IOERR,
+		/* a full disk, a quota, a file size limit: try again later */
+		fail(r,
+		    e == ENOSPC || e == EDQUOT || e == EFBIG ? EX_TEMPFAIL
+		                                             : EX_IOERR,
 		    xasprintf("cannot write spool file: %s", strerror(e)));
 		return;
 	}
@@ -399,7 +402,10 @@ message_read(
 	}
 	buf_release(&r.line);
 	if (!r.status && (fflush(m->body) || fseeko(m->body, 0, SEEK_SET)))
-		fail(&r, errno == ENOSPC ? EX_TEMPFAIL : EX_IOERR,
+		fail(&r,
+		    errno == ENOSPC || errno == EDQUOT || errno == EFBIG
+		        ? EX_TEMPFAIL
+		        : EX_IOERR,
 		    xasprintf("cannot write spool file: %s", strerror(errno)));
 	if (r.status) {
 		*err = r.err;
@@ -760,12 +766,46 @@ message_rewrite_from(struct message *m, const char *addr, const char *fullname,
 enum { OUT_HEADERS, OUT_SEPARATOR, OUT_BODY, OUT_END };
 
 void
+message_init_raw(struct message *m, FILE *f, off_t offset, off_t size)
+{
+	memset(m, 0, sizeof(*m));
+	m->body = f;
+	m->body_off = offset;
+	m->body_len = size;
+	m->raw = 1;
+	m->borrowed = 1;
+}
+
+void
 message_rewind(struct message_cursor *c, const struct message *m)
 {
 	c->m = m;
 	c->hi = c->hoff = 0;
-	c->phase = OUT_HEADERS;
-	fseeko(m->body, 0, SEEK_SET);
+	c->pos = 0;
+	c->phase = m->raw ? OUT_BODY : OUT_HEADERS;
+}
+
+/* Up to n bytes of the body, at the cursor: pread(2), so that neither the
+ * FILE's position nor another cursor gets in the way.  0 at its end; -1 on
+ * an error, or if the file ends before the body does. */
+static long
+body_out(struct message_cursor *c, char *buf, size_t n)
+{
+	const struct message *m = c->m;
+	off_t left = m->body_len - c->pos;
+	ssize_t k;
+
+	if ((off_t)n > left)
+		n = (size_t)left;
+	if (!n)
+		return 0;
+	do
+		k = pread(fileno(m->body), buf, n, m->body_off + c->pos);
+	while (k < 0 && errno == EINTR);
+	if (k <= 0)
+		return -1;
+	c->pos += k;
+	return (long)k;
 }
 
 long
@@ -790,19 +830,19 @@ message_out(struct message_cursor *c, char *buf, size_t n)
 				c->hoff = 0;
 			}
 		} else if (c->phase == OUT_SEPARATOR) {
-			if (n - done < 2)
-				break;
-			memcpy(buf + done, "\r\n", 2);
-			done += 2;
-			c->phase = OUT_BODY;
-		} else {
-			size_t k = fread(buf + done, 1, n - done, c->m->body);
-			if (k == 0) {
-				if (ferror(c->m->body))
-					return -1;
-				c->phase = OUT_END;
+			/* hoff: how much of it went out (n may be 1) */
+			buf[done++] = "\r\n"[c->hoff++];
+			if (c->hoff == 2) {
+				c->hoff = 0;
+				c->phase = OUT_BODY;
 			}
-			done += k;
+		} else {
+			long k = body_out(c, buf + done, n - done);
+			if (k < 0)
+				return -1;
+			if (k == 0)
+				c->phase = OUT_END;
+			done += (size_t)k;
 		}
 	}
 	return (long)done;
@@ -813,6 +853,8 @@ message_size(const struct message *m)
 {
 	off_t n = 2;
 
+	if (m->raw)
+		return m->body_len;
 	for (size_t i = 0; i < m->nh; i++)
 		n += (off_t)strlen(m->h[i].field);
 	return n + m->body_len;
@@ -824,7 +866,7 @@ message_release(struct message *m)
 	for (size_t i = 0; i < m->nh; i++)
 		free(m->h[i].field);
 	free(m->h);
-	if (m->body)
+	if (m->body && !m->borrowed)
 		fclose(m->body);
 	memset(m, 0, sizeof(*m));
 }

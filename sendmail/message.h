@@ -8,6 +8,9 @@
  * ending that comes in (CRLF, LF, or a lone CR) goes out as CRLF, so no bare
  * CR or LF ever reaches the relay (the SMTP-smuggling pattern).  Without
  * ignore_dots, a line holding a single "." ends the input, as sendmail does.
+ *
+ * A message can also be made over bytes that are already final, such as a
+ * queue file's (message_init_raw()): it is then sent exactly as stored.
  */
 #ifndef MAILSHIM_MESSAGE_H
 #define MAILSHIM_MESSAGE_H
@@ -30,9 +33,12 @@ struct message {
 	struct header *h;
 	size_t nh, ah;
 	size_t header_bytes;
-	FILE *body; /* the spool: body lines, CRLF-terminated */
+	FILE *body;     /* the spool: body lines, CRLF-terminated */
+	off_t body_off; /* where they start in it */
 	off_t body_len;
 	int eight_bit; /* a byte >= 0x80 was seen */
+	int raw;       /* body is the whole message: no headers, no CRLF */
+	int borrowed;  /* body is the caller's: message_release() keeps it */
 };
 
 /*
@@ -46,6 +52,20 @@ struct message {
  */
 int message_read(
     struct message *m, int fd, int ignore_dots, const char *tmpdir, char **err);
+
+/*
+ * Make m a message whose bytes are exactly the size bytes of f at offset
+ * (headers, empty line and body, as message_out() once produced them):
+ * message_out() gives them back verbatim, with nothing added, and
+ * message_size() is size.  f stays the caller's: keep it open until
+ * message_release(), which does not close it.  m has no header fields (do
+ * not edit them) and eight_bit is 0: set it if the message has 8-bit
+ * bytes.  f is read with pread(2) at explicit offsets, so its file
+ * position does not matter and is not changed, but anything written
+ * through f must have been flushed.  A region that reaches past the end of
+ * the file is a read error for message_out(), never a shorter message.
+ */
+void message_init_raw(struct message *m, FILE *f, off_t offset, off_t size);
 
 /* Index of the first header named name (case-insensitive) at or after from;
  * -1 if none. */
@@ -85,13 +105,15 @@ int message_rewrite_from(struct message *m, const char *addr,
 
 /*
  * Reading the message back for transmission: headers, an empty line, the
- * body.  message_rewind() starts over (a retry); message_out() fills buf
- * with up to n bytes and returns how many, 0 at the end, or -1 on a read
- * error of the spool.
+ * body (or, raw, the stored bytes).  message_rewind() starts over (a
+ * retry); message_out() fills buf with up to n bytes and returns how many,
+ * 0 at the end, or -1 on a read error of the spool (or a spool shorter
+ * than the message).  Several cursors may read one message at once.
  */
 struct message_cursor {
 	const struct message *m;
 	size_t hi, hoff;
+	off_t pos; /* bytes of the body given out */
 	int phase;
 };
 void message_rewind(struct message_cursor *c, const struct message *m);

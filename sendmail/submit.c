@@ -5,8 +5,10 @@
  * sees every command we send (so we know what each reply answers) and
  * prints the dialogue under -v with credentials hidden.  The header
  * callback sees every reply line: it keeps the first failure reply of the
- * transaction, and checks the EHLO capabilities that libcurl does not
- * (AUTH, and the extensions our ESMTP parameters need).
+ * transaction, the reply to each RCPT and the one that decides the
+ * accepted recipients (for the per-recipient outcomes), and checks the EHLO
+ * capabilities that libcurl does not (AUTH, and the extensions our ESMTP
+ * parameters need).
  */
 #include "config.h"
 
@@ -25,6 +27,14 @@
  * would end up inside the angle brackets. */
 #define PARAMS_LIBCURL 0x081000
 
+/* Go on past refused recipients: the option's name lost an L in 8.2.0
+ * (same option, same number). */
+#if LIBCURL_VERSION_NUM >= 0x080200
+#define OPT_RCPT_ALLOWFAILS CURLOPT_MAIL_RCPT_ALLOWFAILS
+#else
+#define OPT_RCPT_ALLOWFAILS CURLOPT_MAIL_RCPT_ALLLOWFAILS
+#endif
+
 /* EHLO capabilities we look for */
 enum {
 	CAP_DSN = 1 << 0,      /* RFC 3461: NOTIFY, RET, ENVID */
@@ -41,6 +51,11 @@ static const struct {
 	{ "8BITMIME", CAP_8BITMIME },
 	{ "SIZE", CAP_SIZE },
 	{ "SMTPUTF8", CAP_SMTPUTF8 },
+};
+
+struct reply {
+	int code;
+	char *text;
 };
 
 struct submit_session {
@@ -69,11 +84,22 @@ struct submit_session {
 	int caps_known;
 	int params_noted; /* -v: said that libcurl cannot send parameters */
 
-	/* the first failure of the transaction */
+	/* the first failure of the transaction (with partial, a refused
+	 * RCPT is not one: the transaction goes on) */
+	int partial;
 	int fail_code;
 	char fail_cmd[16];
 	char *fail_rcpt;
 	struct buf fail_text;
+
+	/* what decides each recipient: the reply to its RCPT (the n-th RCPT
+	 * sent in this attempt answers for the n-th recipient: no
+	 * PIPELINING), and the reply that decides all those accepted */
+	struct reply *answers; /* one per recipient; text NULL: none yet */
+	size_t nanswers;
+	size_t rcpts_sent; /* RCPT commands sent in this attempt */
+	int txn_code;      /* refused MAIL or DATA, or after the dot; or 0 */
+	struct buf txn_text;
 
 	char *abort_msg; /* we stopped the transfer, and why */
 	int read_error;
@@ -140,6 +166,7 @@ command_sent(struct submit_session *s, const char *p, size_t n)
 		free(s->rcpt);
 		s->rcpt = (lt && gt) ? xstrndup(lt + 1, (size_t)(gt - lt - 1))
 		                     : NULL;
+		s->rcpts_sent++;
 	}
 }
 
@@ -222,6 +249,33 @@ params_unsupported(struct submit_session *s)
 	return 1;
 }
 
+/*
+ * Keep what will decide the recipients' outcomes (see submit.h): the reply
+ * to each RCPT, for its recipient, and the first reply that decides all the
+ * accepted ones: a refused MAIL or DATA, or the reply after the final dot.
+ */
+static void
+note_outcome(struct submit_session *s, int code)
+{
+	if (!strcmp(s->cmd, "RCPT")) {
+		size_t i = s->rcpts_sent - 1;
+		if (s->rcpts_sent && i < s->nanswers && !s->answers[i].text) {
+			s->answers[i].code = code;
+			s->answers[i].text = xstrdup(s->reply.s);
+		}
+		return;
+	}
+	if (s->txn_code)
+		return;
+	if (!strcmp(s->cmd, "DATA-END") ||
+	    (code >= 400 &&
+	        (!strcmp(s->cmd, "MAIL") || !strcmp(s->cmd, "DATA")))) {
+		s->txn_code = code;
+		buf_reset(&s->txn_text);
+		buf_addstr(&s->txn_text, s->reply.s);
+	}
+}
+
 static void
 reply_done(struct submit_session *s, int code)
 {
@@ -234,11 +288,13 @@ reply_done(struct submit_session *s, int code)
 		s->starttls_done = 1;
 	if (s->in_auth && code != 334)
 		s->in_auth = 0;
+	note_outcome(s, code);
 	if (!strcmp(s->cmd, "DATA") && code == 354)
 		snprintf(s->cmd, sizeof(s->cmd), "%s", "DATA-END");
 	/* a refused EHLO is not a failure: libcurl falls back to HELO */
 	if (code >= 400 && !s->fail_code && strcmp(s->cmd, "QUIT") &&
-	    !(strcmp(s->cmd, "EHLO") == 0 && code >= 500)) {
+	    !(strcmp(s->cmd, "EHLO") == 0 && code >= 500) &&
+	    !(s->partial && !strcmp(s->cmd, "RCPT"))) {
 		s->fail_code = code;
 		snprintf(s->fail_cmd, sizeof(s->fail_cmd), "%s", s->cmd);
 		free(s->fail_rcpt);
@@ -392,6 +448,7 @@ submit_open(
 	s->verbose = verbose;
 	buf_init(&s->reply);
 	buf_init(&s->fail_text);
+	buf_init(&s->txn_text);
 	s->curl = curl_easy_init();
 	if (!s->curl || setup(s, helo)) {
 		*err = xasprintf(
@@ -403,6 +460,19 @@ submit_open(
 		return NULL;
 	}
 	return s;
+}
+
+static void
+answers_reset(struct submit_session *s)
+{
+	for (size_t i = 0; i < s->nanswers; i++) {
+		free(s->answers[i].text);
+		s->answers[i].text = NULL;
+		s->answers[i].code = 0;
+	}
+	s->rcpts_sent = 0;
+	s->txn_code = 0;
+	buf_reset(&s->txn_text);
 }
 
 static void
@@ -422,6 +492,7 @@ attempt_reset(struct submit_session *s)
 	s->abort_msg = NULL;
 	buf_reset(&s->reply);
 	buf_reset(&s->fail_text);
+	answers_reset(s);
 }
 
 static void
@@ -731,6 +802,76 @@ envelope_values(const char *sender, const struct strlist *rcpts,
 	return 0;
 }
 
+/* ---- per recipient ------------------------------------------------------- */
+
+/* With partial: did the relay take the message for anyone? */
+static int
+delivered_any(const struct submit_session *s)
+{
+	if (s->txn_code / 100 != 2)
+		return 0;
+	for (size_t i = 0; i < s->nanswers; i++)
+		if (s->answers[i].text && s->answers[i].code / 100 == 2)
+			return 1;
+	return 0;
+}
+
+/*
+ * With partial, a refused RCPT does not fail the transaction; but when the
+ * relay refused every recipient, nothing else did: the first refusal is
+ * the failure to report, as without partial.
+ */
+static void
+blame_first_refusal(struct submit_session *s, const struct strlist *rcpts)
+{
+	if (s->fail_code || !s->nanswers)
+		return;
+	for (size_t i = 0; i < s->nanswers; i++)
+		if (!s->answers[i].text || s->answers[i].code < 400)
+			return;
+	s->fail_code = s->answers[0].code;
+	snprintf(s->fail_cmd, sizeof(s->fail_cmd), "%s", "RCPT");
+	free(s->fail_rcpt);
+	s->fail_rcpt = xstrdup(rcpts->v[0]);
+	buf_reset(&s->fail_text);
+	buf_addstr(&s->fail_text, s->answers[0].text);
+}
+
+static void
+decided(struct submit_rcpt *r, int code, const char *text)
+{
+	r->outcome = code / 100 == 2 ? RCPT_DELIVERED
+	    : code >= 500            ? RCPT_PERMFAIL
+	                             : RCPT_TEMPFAIL;
+	r->code = code;
+	r->reply = xstrdup(text);
+}
+
+/* Fill res->rcpt from the replies (the rules are in submit.h); res->status
+ * and res->message must be set already. */
+static void
+rcpt_outcomes(
+    const struct submit_session *s, size_t n, struct submit_result *res)
+{
+	res->nrcpt = n;
+	res->rcpt = n ? xcalloc(n, sizeof(*res->rcpt)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct reply *a = i < s->nanswers ? &s->answers[i] : NULL;
+		int answered = a && a->text;
+		int accepted = answered && a->code / 100 == 2;
+
+		if (answered && !accepted)
+			decided(&res->rcpt[i], a->code, a->text);
+		else if (s->txn_code && (accepted || s->txn_code >= 400))
+			decided(&res->rcpt[i], s->txn_code, s->txn_text.s);
+		else
+			decided(&res->rcpt[i], 0,
+			    res->message ? res->message
+			                 : "the relay did not answer for "
+			                   "this recipient");
+	}
+}
+
 void
 submit_send(struct submit_session *s, const char *sender,
     const struct strlist *rcpts, const struct submit_params *params,
@@ -745,6 +886,20 @@ submit_send(struct submit_session *s, const char *sender,
 	CURLcode rc;
 
 	memset(res, 0, sizeof(*res));
+	answers_reset(s);
+	free(s->answers);
+	s->answers = xcalloc(rcpts->n ? rcpts->n : 1, sizeof(*s->answers));
+	s->nanswers = rcpts->n;
+	s->partial = p->partial;
+	if (curl_easy_setopt(s->curl, OPT_RCPT_ALLOWFAILS,
+	        p->partial ? 1L : 0L) != CURLE_OK &&
+	    p->partial) {
+		result(res, SUBMIT_SOFTWARE, 0,
+		    xasprintf("libcurl %s cannot go on past a refused "
+		              "recipient",
+		        curl_version_info(CURLVERSION_NOW)->version));
+		goto out;
+	}
 	if (want && !params_supported()) {
 		if (s->verbose && !s->params_noted) {
 			char *names = params_names(p, want);
@@ -791,13 +946,18 @@ submit_send(struct submit_session *s, const char *sender,
 		break;
 	}
 	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
-	if (rc == CURLE_OK && !s->fail_code && !s->params_abort) {
+	if (p->partial ? delivered_any(s)
+	               : rc == CURLE_OK && !s->fail_code && !s->params_abort) {
 		s->sent++;
 		result(res, SUBMIT_OK, 0, NULL);
 	} else {
+		if (p->partial)
+			blame_first_refusal(s, rcpts);
 		classify(s, rc, res);
 	}
 out:
+	rcpt_outcomes(s, rcpts->n, res);
+	answers_reset(s);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
 	curl_slist_free_all(list);
 	free(from);
@@ -814,8 +974,11 @@ submit_close(struct submit_session *s)
 	free(s->rcpt);
 	free(s->fail_rcpt);
 	free(s->abort_msg);
+	answers_reset(s);
+	free(s->answers);
 	buf_release(&s->reply);
 	buf_release(&s->fail_text);
+	buf_release(&s->txn_text);
 	free(s->user);
 	free(s);
 }
@@ -825,6 +988,11 @@ submit_result_release(struct submit_result *res)
 {
 	free(res->message);
 	res->message = NULL;
+	for (size_t i = 0; i < res->nrcpt; i++)
+		free(res->rcpt[i].reply);
+	free(res->rcpt);
+	res->rcpt = NULL;
+	res->nrcpt = 0;
 }
 
 const char *

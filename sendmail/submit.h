@@ -9,7 +9,8 @@
  * to go on when authentication is required but the relay does not offer the
  * configured mechanism (libcurl would silently skip AUTH), classify every
  * failure by the relay's own reply (collected from the dialogue, since
- * libcurl keeps no reply text), and hide credentials from -v output.
+ * libcurl keeps no reply text), tell what became of each recipient (libcurl
+ * does not say which were refused), and hide credentials from -v output.
  *
  * ESMTP parameters (DSN's NOTIFY, RET and ENVID, and BODY=8BITMIME) go to
  * the relay only when the libcurl in use can send them (8.16.0 and later;
@@ -39,10 +40,54 @@ enum submit_status {
 	SUBMIT_SOFTWARE, /* libcurl could not be set up */
 };
 
+/* What became of one recipient. */
+enum rcpt_outcome {
+	RCPT_DELIVERED, /* the relay took the message for it */
+	RCPT_TEMPFAIL,  /* not delivered: try again later */
+	RCPT_PERMFAIL,  /* refused for good (5xx): do not try again */
+};
+
+/*
+ * The outcome of one recipient, and the relay's reply that decided it:
+ *   - its RCPT refused: 5xx PERMFAIL, 4xx TEMPFAIL, with that reply;
+ *   - MAIL refused: the same, with the reply to MAIL, for every recipient;
+ *   - its RCPT accepted (2xx): the reply to DATA when that refused the
+ *     message, else the reply after the final dot: 2xx DELIVERED, 5xx
+ *     PERMFAIL, anything else TEMPFAIL;
+ *   - no reply decided it (connection lost or timed out, TLS, AUTH or
+ *     configuration failure, a transaction abandoned at another
+ *     recipient's refusal without partial, or a RCPT never sent):
+ *     TEMPFAIL, code 0, and the result's message as reply.
+ * DELIVERED is never said of a recipient whose RCPT was not seen accepted.
+ */
+struct submit_rcpt {
+	enum rcpt_outcome outcome;
+	int code;    /* the reply code that decided it, or 0 */
+	char *reply; /* that reply ("550 5.1.1 ..."), or why there was none:
+	                one printable line, allocated, never NULL */
+};
+
+/*
+ * status, code and message say what happened to the message as a whole.
+ * Without partial, SUBMIT_OK means every recipient has it; anything else,
+ * that none has (libcurl ends the transaction at the first refusal), bar
+ * a connection that failed after the relay took it, which rcpt[] tells.
+ * With partial, SUBMIT_OK means the relay took the message for at least
+ * one recipient (code 0, message NULL, even if others were refused: see
+ * rcpt[]); anything else means it took it for none, and says why as
+ * without partial: the first failure other than a refused RCPT (AUTH,
+ * MAIL, DATA, the connection...) or, when the relay refused every
+ * recipient, the first refusal (SUBMIT_RCPT or SUBMIT_TEMPFAIL).
+ *
+ * rcpt[] always has one entry per recipient passed, in their order
+ * (nrcpt == rcpts->n), whatever the status, also with partial unset.
+ */
 struct submit_result {
 	enum submit_status status;
 	int code;      /* the relay's failure reply code, or 0 */
 	char *message; /* one line, allocated; NULL on success */
+	size_t nrcpt;
+	struct submit_rcpt *rcpt;
 };
 
 struct submit_session;
@@ -54,12 +99,18 @@ struct submit_session;
  * ASCII (sent xtext-encoded, RFC 3461 4).  body_8bit asks for
  * BODY=8BITMIME.  A value that is not what these say makes submit_send()
  * fail with SUBMIT_SOFTWARE: nothing unchecked reaches the relay.
+ *
+ * partial (for queue runs) sends the message to the recipients the relay
+ * accepts even when it refuses others (libcurl's
+ * CURLOPT_MAIL_RCPT_ALLOWFAILS); without it (direct delivery) the first
+ * refused recipient ends the transaction and nobody gets the message.
  */
 struct submit_params {
 	const char *notify; /* NOTIFY= on every RCPT: NEVER, SUCCESS,FAILURE */
 	const char *ret;    /* RET= on MAIL: FULL or HDRS */
 	const char *envid;  /* ENVID= on MAIL */
 	int body_8bit;      /* BODY=8BITMIME on MAIL */
+	int partial;        /* go on past refused recipients */
 };
 
 /*
@@ -73,14 +124,17 @@ struct submit_session *submit_open(
 /*
  * Send one message: envelope sender ("" for <>), recipients (at least one),
  * the ESMTP parameters asked for (params may be NULL: none) and the
- * message itself.  Fills res; release it with submit_result_release.
- * Parameters left out (see above) are not an error.
+ * message itself.  Fills res (overall and per recipient, see struct
+ * submit_result); release it with submit_result_release.  Parameters left
+ * out (see above) are not an error.
  */
 void submit_send(struct submit_session *s, const char *sender,
     const struct strlist *rcpts, const struct submit_params *params,
     struct message *m, struct submit_result *res);
 
 void submit_close(struct submit_session *s);
+
+/* Free what res holds (message and rcpt[]), leaving it empty. */
 void submit_result_release(struct submit_result *res);
 
 /* "libcurl/8.x.y OpenSSL/3.0.z", for --version */

@@ -93,9 +93,11 @@ def test_relay_outcomes(env):
     is_(c.messages[0].data.endswith(b'\r\n\r\nbody line\r\n')
         if c.messages else None, True, f'{label}: the body arrived')
 
+    # exit 75 is what on_tempfail = fail gives; by default the message is
+    # queued and the exit status is 0 (t-queue.py)
     label = '75 connection refused'
     port = closed_port()
-    env.config_for('starttls', port=port)
+    env.config_for('starttls', port=port, on_tempfail='fail')
     c = Case(env, [RCPT])
     c.check(label, 75, rx(
         rf'mailshim: cannot connect to relay 127\.0\.0\.1:{port}: '
@@ -106,7 +108,7 @@ def test_relay_outcomes(env):
     c.nothing_received(label, contacted=False)
 
     label = '75 greeting 421'
-    env.config_for('greet421')
+    env.config_for('greet421', on_tempfail='fail')
     c = Case(env, [RCPT])
     c.check(label, 75, f'mailshim: relay 127.0.0.1:{env.ports["greet421"]} '
             'deferred the connection: 421 4.3.2 service not available\n')
@@ -115,7 +117,7 @@ def test_relay_outcomes(env):
     c.nothing_received(label)
 
     label = '75 temp451 at RCPT'
-    env.config_for('starttls')
+    env.config_for('starttls', on_tempfail='fail')
     c = Case(env, ['temp451@example.org'])
     c.check(label, 75, 'mailshim: relay deferred recipient '
             '<temp451@example.org>: 451 4.3.0 <temp451@example.org>: '
@@ -154,7 +156,8 @@ def test_relay_outcomes(env):
     silent.listen(4)        # the kernel accepts; nobody ever says 220
     port = silent.getsockname()[1]
     try:
-        env.config_for('starttls', port=port, timeout=1)
+        env.config_for('starttls', port=port, timeout=1,
+                       on_tempfail='fail')
         c = Case(env, [RCPT], timeout=15)
     finally:
         silent.close()

@@ -188,6 +188,7 @@ def two_accounts(env, default=True, name='two.ini'):
     text = ('[mailshim]\n'
             'local_domain = ad.shop.example\n'
             f'aliases = {env.aliases_path}\n' +
+            f'queue_dir = {env.queue_dir}\n' +
             ('account = normal\n' if default else '') + '\n' +
             account('ad', port, ca, mail_type='ad',
                     **{'from': 'news@ad.shop.example',

@@ -81,7 +81,7 @@ def test_never_writes(env):
 def test_notes(env):
     """Ignored flags are silent, and each named under -v."""
     args = ['-X', '/nonexistent/log', '-oem', '-G', '-h', '5', '-L', 'tag',
-            '-Am', '-U', '-odq', '-O', 'Timeout=1', '-f', 'a@example.org',
+            '-Am', '-U', '-odi', '-O', 'Timeout=1', '-f', 'a@example.org',
             RCPT]
     r, msgs, _ = harness.submit(env, args, MSG)
     is_((r.rc, r.err, len(msgs)), (0, '', 1),
@@ -120,7 +120,7 @@ def test_queue_standins(env):
     for args in (['-q'], ['-q30m'], ['-qIabc'], ['-qRexample.org']):
         r, msgs, sessions = harness.submit(env, args, b'')
         is_((r.rc, r.out, r.err, len(sessions)), (0, b'', '', 0),
-            f'{args[0]}: no queue yet, nothing to run: exit 0')
+            f'{args[0]}: an empty queue, nothing to run: exit 0')
     for how in ('mailq', '-bp', '-bP'):
         if how == 'mailq':
             code, out, err = run_as(env, 'mailq', [])

@@ -2,7 +2,8 @@
  * t-message.c - reading a message: line endings, the lone-dot rule, the
  * header/body split, header edits, and what goes back out.  Each case feeds
  * bytes through a pipe, as standard input would, and compares the bytes
- * message_out() produces.
+ * message_out() produces.  Raw messages (a region of a queue file) must
+ * come back byte for byte.
  */
 #include "config.h"
 
@@ -46,19 +47,30 @@ load(struct message *m, const char *in, size_t n, int ignore_dots, char **err)
 	return st;
 }
 
+/* Everything message_out() gives, size bytes at a time; NULL on an error. */
 static char *
-out(struct message *m)
+out_by(struct message *m, size_t size)
 {
 	struct message_cursor c;
 	struct buf b = BUF_INIT;
-	char chunk[7]; /* small, to cross every boundary */
+	char chunk[64];
 	long n;
 
 	buf_init(&b);
 	message_rewind(&c, m);
-	while ((n = message_out(&c, chunk, sizeof(chunk))) > 0)
+	while ((n = message_out(&c, chunk, size)) > 0)
 		buf_add(&b, chunk, (size_t)n);
+	if (n < 0) {
+		buf_release(&b);
+		return NULL;
+	}
 	return buf_detach(&b);
+}
+
+static char *
+out(struct message *m)
+{
+	return out_by(m, 7); /* small, to cross every boundary */
 }
 
 struct row {
@@ -365,6 +377,101 @@ test_long_lines(void)
 	buf_release(&want);
 }
 
+/* A region in the middle of a file, sent as it is: nothing added. */
+static void
+test_raw(void)
+{
+	static const char before[] = "MAILSHIM-QUEUE 1\nrcpt: a@x\n\n";
+	static const char after[] = "TRAILING GARBAGE\r\n";
+	struct message m;
+	struct message_cursor c1, c2;
+	struct buf region = BUF_INIT, b1 = BUF_INIT, b2 = BUF_INIT;
+	FILE *f = tmpfile();
+	char *got, chunk[5];
+	off_t pos;
+	long n1, n2;
+
+	buf_init(&region);
+	buf_addstr(&region, "Subject: raw\r\nX: y\r\n\r\n.leading dot\r\n");
+	for (int i = 0; i < 300; i++)
+		buf_addf(&region, "line %03d\r\n", i);
+	buf_addstr(&region, "no final CRLF");
+	if (!f)
+		abort();
+	fputs(before, f);
+	fwrite(region.s, 1, region.len, f);
+	fputs(after, f);
+	fflush(f);
+	fseeko(f, 3, SEEK_SET);
+	pos = ftello(f);
+
+	message_init_raw(&m, f, (off_t)strlen(before), (off_t)region.len);
+	is_int(message_size(&m), region.len, "raw: message_size is the region");
+	got = out(&m);
+	ok(got && !strcmp(got, region.s), "raw: the region, in 7-byte reads");
+	free(got);
+	got = out_by(&m, 1);
+	ok(got && !strcmp(got, region.s), "raw: again after rewind, 1 byte");
+	free(got);
+	got = out_by(&m, sizeof(chunk));
+	ok(got && !strcmp(got, region.s), "raw: and a third time");
+	free(got);
+
+	/* two cursors at once, interleaved */
+	buf_init(&b1);
+	buf_init(&b2);
+	message_rewind(&c1, &m);
+	message_rewind(&c2, &m);
+	do {
+		n1 = message_out(&c1, chunk, 3);
+		if (n1 > 0)
+			buf_add(&b1, chunk, (size_t)n1);
+		n2 = message_out(&c2, chunk, sizeof(chunk));
+		if (n2 > 0)
+			buf_add(&b2, chunk, (size_t)n2);
+	} while (n1 > 0 || n2 > 0);
+	ok(n1 == 0 && n2 == 0 && !strcmp(b1.s, region.s) &&
+	        !strcmp(b2.s, region.s),
+	    "raw: two cursors do not disturb each other");
+	is_int(ftello(f), pos, "raw: the FILE's position is left alone");
+	message_release(&m);
+	ok(fseeko(f, 0, SEEK_SET) == 0 && fgetc(f) == 'M',
+	    "raw: message_release() leaves the FILE open");
+
+	message_init_raw(&m, f, (off_t)strlen(before), 0);
+	got = out(&m);
+	is_str(got, "", "raw: an empty region");
+	is_int(message_size(&m), 0, "raw: of size 0");
+	free(got);
+	message_release(&m);
+
+	/* the file is shorter than the region: an error, not a short message */
+	message_init_raw(&m, f, (off_t)strlen(before),
+	    (off_t)(region.len + strlen(after) + 1));
+	ok(out(&m) == NULL, "raw: a region past the end of the file fails");
+	message_release(&m);
+
+	ok(fclose(f) == 0, "raw: the caller closes its FILE");
+	buf_release(&region);
+	buf_release(&b1);
+	buf_release(&b2);
+}
+
+/* The empty line between headers and body with reads of one byte. */
+static void
+test_one_byte_reads(void)
+{
+	struct message m = { 0 };
+	const char *in = "S: a\nT: b\n\nbody\n";
+	char *err = NULL, *got;
+
+	is_int(load(&m, in, strlen(in), 1, &err), 0, "1-byte reads: read");
+	got = out_by(&m, 1);
+	is_str(got, "S: a\r\nT: b\r\n\r\nbody\r\n", "1-byte reads: all of it");
+	free(got);
+	message_release(&m);
+}
+
 int
 main(void)
 {
@@ -388,5 +495,7 @@ main(void)
 	test_limits();
 	test_boundaries();
 	test_long_lines();
+	test_raw();
+	test_one_byte_reads();
 	return done_testing();
 }

@@ -1,0 +1,128 @@
+/*
+ * queue.h - the queue: messages mailshim accepted but could not hand to the
+ * relay yet, kept on disk until it takes them.
+ *
+ * Layout under queue_dir:
+ *   tmp/     files being written; never read by a runner
+ *   q/       one file per queued message, named by its id
+ *   failed/  messages that failed permanently, kept for the administrator
+ *
+ * A queue file is text up to the first empty line, then the message exactly
+ * as it is sent (headers, CRLF, body, CRLF line endings):
+ *
+ *   MAILSHIM-QUEUE 1
+ *   id: 0000019a7c3e5f2b.4f1c2a9e
+ *   created: 1795363820
+ *   account: nhncloud
+ *   sender: www@shop.example          (empty: the null sender)
+ *   rcpt: a@example.com               (one line each, still to deliver)
+ *   failed: b@example.com 550 5.1.1 user unknown   (refused for good)
+ *   attempts: 2
+ *   last-attempt: 1795363880
+ *   next-attempt: 1795364000
+ *   last-error: relay deferred recipient <a@example.com>: 451 4.3.0 ...
+ *   notify: SUCCESS,FAILURE           (ESMTP parameters, when given)
+ *   ret: HDRS
+ *   envid: abc
+ *   body: 8BITMIME
+ *   notice: yes                       (a failure notice mailshim wrote)
+ *
+ *   <the message>
+ *
+ * Unknown field names are ignored (a later version may add some); a higher
+ * version number is refused.  Values are one line of printable text.
+ *
+ * Durability: a file is written in tmp/, fsync'd, then renamed into q/
+ * (never over an existing name) and q/ is fsync'd, so a crash at any moment
+ * leaves either no queue file or a complete one.  The envelope is updated
+ * the same way: a new file with the new envelope and a copy of the message,
+ * renamed over the old one.
+ *
+ * Locking: a runner holds flock(LOCK_EX) on the file it is delivering, and
+ * after taking the lock checks that the name still refers to that file, so
+ * two runners never deliver one message.
+ */
+#ifndef MAILSHIM_QUEUE_H
+#define MAILSHIM_QUEUE_H
+
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "message.h"
+#include "util.h"
+
+#define QUEUE_VERSION 1
+
+/* what queue_open() can answer besides 0 and an error */
+enum { QUEUE_BUSY = -1, QUEUE_GONE = -2 };
+
+struct qentry {
+	char *id;
+	int version;
+	time_t created;
+	time_t last_attempt;
+	time_t next_attempt;
+	unsigned attempts;
+	char *account;
+	char *sender;          /* "" is the null sender */
+	struct strlist rcpts;  /* still to deliver */
+	struct strlist failed; /* "addr reply" for each refused for good */
+	char *last_error;
+	char *notify, *ret, *envid;
+	int body_8bit;
+	int notice; /* a failure notice: a failing one makes none */
+
+	/* while open */
+	int fd;           /* -1 when not open; locked when held */
+	FILE *file;       /* over fd, for reading the message */
+	off_t msg_offset; /* where the message starts */
+	off_t msg_size;
+	char *dir;  /* the queue directory */
+	char *area; /* "q" or "failed" */
+};
+
+/* Make queue_dir and its tmp/, q/ and failed/ if missing.  0, or EX_*
+ * with *err set. */
+int queue_init(const char *dir, char **err);
+
+/*
+ * Queue a message: e holds the envelope (id, created are set here), m the
+ * message as it would be sent.  Returns 0 once the file and its directory
+ * entry are on disk (fsync'd); EX_TEMPFAIL (disk full) or EX_CANTCREAT or
+ * EX_IOERR with *err set, leaving nothing behind.
+ */
+int queue_add(const char *dir, struct qentry *e, struct message *m, char **err);
+
+/* The ids in q/ (or failed/ when area is "failed"), sorted. */
+int queue_list(
+    const char *dir, const char *area, struct strlist *ids, char **err);
+
+/*
+ * Open q/<id> and read its envelope.  With lock, take the delivery lock
+ * without waiting: QUEUE_BUSY if another runner holds it, QUEUE_GONE if the
+ * file went away (delivered meanwhile).  0 on success (e then holds the fd);
+ * EX_* with *err set on errors (a damaged file: EX_DATAERR).
+ */
+int queue_open(const char *dir, const char *area, const char *id,
+    struct qentry *e, int lock, char **err);
+
+/* A message reading the queued bytes of an open entry (for submit). */
+void queue_message(struct qentry *e, struct message *m);
+
+/* Write e's envelope (with its message) over q/<id>, durably. */
+int queue_update(struct qentry *e, char **err);
+
+/* Move e to failed/<id> with its envelope as it is now, durably. */
+int queue_fail(struct qentry *e, char **err);
+
+/* Delivered: remove q/<id> (still holding the lock), durably. */
+int queue_remove(struct qentry *e, char **err);
+
+/* Close the file (releasing the lock) and free everything. */
+void qentry_release(struct qentry *e);
+
+/* A new queue id: creation time and randomness, 25 characters. */
+char *queue_new_id(void);
+
+#endif
