@@ -349,7 +349,8 @@ delivery_mode(const struct run *r)
  * reason), or at once (why is NULL).  On success *id is the queue id.
  */
 static int
-enqueue(struct run *r, const char *why, char **id)
+enqueue(
+    struct run *r, const char *why, const struct submit_result *res, char **id)
 {
 	struct submit_params p = params_of(r);
 	struct qentry e = { 0 };
@@ -360,7 +361,10 @@ enqueue(struct run *r, const char *why, char **id)
 	e.account = xstrdup(r->acct->name);
 	e.sender = xstrdup(r->env.sender);
 	for (size_t i = 0; i < r->env.rcpts.n; i++)
-		strlist_push(&e.rcpts, r->env.rcpts.v[i]);
+		/* the relay took it for some: never send it to them twice */
+		if (!res || i >= res->nrcpt ||
+		    res->rcpt[i].outcome != RCPT_DELIVERED)
+			strlist_push(&e.rcpts, r->env.rcpts.v[i]);
 	e.created = time(NULL);
 	if (why) {
 		e.attempts = 1;
@@ -404,9 +408,19 @@ send_message(struct run *r)
 	submit_send(s, r->env.sender, &r->env.rcpts, &params, &r->msg, &res);
 	submit_close(s);
 	st = exit_for[res.status];
-	if (res.status == SUBMIT_TEMPFAIL &&
+	if (st && res.nrcpt == r->env.rcpts.n) {
+		/* the relay took it for everyone and then the connection
+		 * failed: delivered all the same */
+		size_t done = 0;
+		while (done < res.nrcpt &&
+		    res.rcpt[done].outcome == RCPT_DELIVERED)
+			done++;
+		if (done == res.nrcpt)
+			st = 0;
+	}
+	if (st && res.status == SUBMIT_TEMPFAIL &&
 	    r->cfg.on_tempfail == TEMPFAIL_QUEUE) {
-		st = enqueue(r, res.message, &id);
+		st = enqueue(r, res.message, &res, &id);
 		if (!st)
 			fprintf(stderr, "mailshim: queued as %s: %s\n", id,
 			    res.message);
@@ -492,7 +506,7 @@ deliver(struct run *r)
 		return send_message(r);
 	case DELIVERY_BACKGROUND: {
 		char *id = NULL;
-		st = enqueue(r, NULL, &id);
+		st = enqueue(r, NULL, NULL, &id);
 		if (!st)
 			deliver_in_background(r, id);
 		free(id);
@@ -500,7 +514,7 @@ deliver(struct run *r)
 	}
 	case DELIVERY_QUEUE: {
 		char *id = NULL;
-		st = enqueue(r, NULL, &id);
+		st = enqueue(r, NULL, NULL, &id);
 		free(id);
 		return st;
 	}
@@ -534,6 +548,8 @@ run_queue(struct run *r)
 		    "mailshim: note: -q%s: one run now; repeated "
 		    "runs are the timer's job\n",
 		    a);
+	/* a day is far longer than any sender takes to write its file */
+	queue_sweep_tmp(q.queue_dir, 86400);
 	st = runner_run(&q, &err);
 	if (st)
 		return fail(st, err);

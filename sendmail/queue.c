@@ -566,8 +566,10 @@ queue_fail(struct qentry *e, char **err)
 {
 	int st = queue_init(e->dir, err);
 
+	/* over an older failed/<id> if there is one: leaving this one in q/
+	 * would deliver its delivered recipients again */
 	if (!st)
-		st = rewrite(e, "failed", 0, err);
+		st = rewrite(e, "failed", 1, err);
 	if (!st)
 		st = queue_remove(e, err);
 	return st;
@@ -613,4 +615,35 @@ qentry_release(struct qentry *e)
 	free(e->area);
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
+}
+
+int
+queue_sweep_tmp(const char *dir, long max_age)
+{
+	char *path = xasprintf("%s/tmp", dir);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	time_t now = time(NULL);
+	int removed = 0;
+
+	if (!d) {
+		free(path);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		char *f;
+
+		if (!valid_id(de->d_name))
+			continue;
+		f = path_of(dir, "tmp", de->d_name);
+		/* old enough that no sender can still be writing it */
+		if (!lstat(f, &st) && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > max_age && !unlink(f))
+			removed++;
+		free(f);
+	}
+	closedir(d);
+	free(path);
+	return removed;
 }

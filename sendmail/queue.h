@@ -119,6 +119,13 @@ int queue_fail(struct qentry *e, char **err);
 /* Delivered: remove q/<id> (still holding the lock), durably. */
 int queue_remove(struct qentry *e, char **err);
 
+/*
+ * Remove files in tmp/ older than max_age seconds: what senders killed
+ * while writing left behind (they never acknowledged those messages).
+ * Returns how many were removed.
+ */
+int queue_sweep_tmp(const char *dir, long max_age);
+
 /* Close the file (releasing the lock) and free everything. */
 void qentry_release(struct qentry *e);
 
