@@ -435,6 +435,13 @@ class ScriptedServer:
         except (OSError, ssl.SSLError, ValueError) as e:
             self.errors.append(repr(e))
         finally:
+            # the makefile() keeps the socket open: close both, and tell
+            # the client at once rather than at its timeout
+            try:
+                self.file.close()
+                self.conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.conn.close()
 
     def handle(self, verb, line):

@@ -380,9 +380,11 @@ enqueue(
 	e.body_8bit = p.body_8bit;
 	st = queue_add(queue_dir(r), &e, &r->msg, &err);
 	if (st) {
-		if (why)
-			fprintf(stderr, "mailshim: %s\n", why);
-		fail(st, xasprintf("message not queued either: %s", err));
+		/* one line: why it was not delivered, and why not queued */
+		fail(st,
+		    why ? xasprintf(
+		              "%s; message not queued either: %s", why, err)
+		        : xasprintf("message not queued: %s", err));
 		free(err);
 	} else {
 		*id = xstrdup(e.id);
