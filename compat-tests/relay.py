@@ -105,6 +105,10 @@ class ListenerSpec:
     on RCPT, checking their syntax (501 for a bad value or a repeated
     parameter).  eightbitmime=False: 8BITMIME is not offered and BODY= is
     refused with 555 too.
+
+    data_delay is how long (seconds) the relay thinks before it answers
+    the final dot: transactions take that long, so that a client's
+    connections can be seen to overlap (SessionRecord.started, .ended).
     """
     name: str
     tls: str
@@ -114,6 +118,7 @@ class ListenerSpec:
     greet_421: bool = False        # answer 421 to every connection and close
     dsn: bool = False              # DSN offered (after STARTTLS, if any)
     eightbitmime: bool = True      # 8BITMIME offered
+    data_delay: float = 0.0        # seconds before the reply to the dot
 
 
 LISTENERS: Dict[str, ListenerSpec] = {s.name: s for s in (
@@ -134,6 +139,8 @@ LISTENERS: Dict[str, ListenerSpec] = {s.name: s for s in (
                  eightbitmime=False),
     # DSN in the EHLO after STARTTLS only
     ListenerSpec('dsn_starttls', 'starttls', 'good', dsn=True),
+    # like plain, but each message takes 100 ms: connections overlap
+    ListenerSpec('slow', 'none', auth_before_tls=True, data_delay=0.1),
 )}
 
 
@@ -625,6 +632,8 @@ class _Handler:
         return MISSING   # aiosmtpd appends to rcpt_tos
 
     async def handle_DATA(self, server, session, envelope):
+        if server.spec.data_delay:
+            await asyncio.sleep(server.spec.data_delay)
         if envelope.data_fault:
             address, reply = envelope.data_fault
             self.relay._add_rejection(server, 'DATA', address, reply,

@@ -218,7 +218,7 @@ out:
 	envelope_release(&env);
 }
 
-/* ---- delivering --------------------------------------------------------- */
+/* ---- recording what happened ------------------------------------------ */
 
 /* The recipient's fate in this attempt, from the transport's answer. */
 static enum rcpt_outcome
@@ -233,37 +233,26 @@ outcome(const struct submit_result *res, size_t i, const char **why)
 }
 
 /*
- * Deliver the locked message e over s, then record what happened: remove
- * it, keep it for later, or move it to failed/.  Returns 1 when the relay
- * could not be reached at all (the account's other messages wait).
+ * Record what the attempt that began at now did to the locked message e:
+ * remove it, keep it for later, or move it to failed/.  Returns 1 when the
+ * relay could not be reached at all (the account's other messages wait).
  */
 static int
-deliver(struct runner *r, struct submit_session *s, struct qentry *e)
+record(struct runner *r, struct qentry *e, time_t now,
+    const struct submit_result *res)
 {
-	struct submit_params params = { .notify = e->notify,
-		.ret = e->ret,
-		.envid = e->envid,
-		.body_8bit = e->body_8bit,
-		/* recipients have their own fates from here on */
-		.partial = 1 };
 	struct strlist left = STRLIST_INIT, now_failed = STRLIST_INIT;
-	struct submit_result res;
-	struct message m;
-	time_t now = time(NULL);
 	char *err = NULL;
 	int unreachable, st;
 
-	queue_message(e, &m);
-	submit_send(s, e->sender, &e->rcpts, &params, &m, &res);
-	message_release(&m);
 	/* no recipient got as far as a reply: the relay, not the message */
-	unreachable = res.status != SUBMIT_OK;
-	for (size_t i = 0; unreachable && i < res.nrcpt; i++)
-		unreachable = res.rcpt[i].code == 0;
+	unreachable = res->status != SUBMIT_OK;
+	for (size_t i = 0; unreachable && i < res->nrcpt; i++)
+		unreachable = res->rcpt[i].code == 0;
 
 	for (size_t i = 0; i < e->rcpts.n; i++) {
 		const char *why;
-		switch (outcome(&res, i, &why)) {
+		switch (outcome(res, i, &why)) {
 		case RCPT_DELIVERED:
 			r->delivered++;
 			say(r, "%s: delivered to <%s>", e->id, e->rcpts.v[i]);
@@ -288,11 +277,18 @@ deliver(struct runner *r, struct submit_session *s, struct qentry *e)
 
 	/* past its lifetime, what is left fails too */
 	if (left.n && now - e->created >= r->cfg->queue_lifetime) {
+		long t = r->cfg->queue_lifetime;
+		/* as queue_lifetime would say it: 5d, 36h, 90m */
+		char *span = t % 86400 == 0 ? xasprintf("%ldd", t / 86400)
+		    : t % 3600 == 0         ? xasprintf("%ldh", t / 3600)
+		                            : xasprintf("%ldm", t / 60);
 		for (size_t i = 0; i < left.n; i++)
 			strlist_push_owned(&now_failed,
-			    xasprintf("%s not delivered in %ld days: %s",
-			        left.v[i], r->cfg->queue_lifetime / 86400,
-			        e->last_error));
+			    xasprintf(
+			        "%s not delivered in %s (queue_lifetime): "
+			        "%s",
+			        left.v[i], span, e->last_error));
+		free(span);
 		r->failed += (unsigned)left.n;
 		strlist_release(&left);
 	}
@@ -321,32 +317,54 @@ deliver(struct runner *r, struct submit_session *s, struct qentry *e)
 		free(err);
 	}
 	strlist_release(&now_failed);
-	submit_result_release(&res);
 	return unreachable;
 }
 
-/* Every due message of one account, over one connection. */
-static void
-run_account(struct runner *r, struct item *items, size_t n)
-{
-	const struct account *acct;
-	struct submit_session *s = NULL;
-	char *err = NULL;
-	time_t now = time(NULL);
+/* ---- delivering --------------------------------------------------------- */
 
-	acct = config_account(r->cfg, items[0].account, &err);
-	if (!acct) {
-		fprintf(stderr,
-		    "mailshim: %zu queued message(s) for account "
-		    "[%s] wait: %s\n",
-		    n, items[0].account, err);
-		free(err);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct qentry e;
+/*
+ * A run delivers over at most queue_concurrency connections at once, all
+ * driven by one submit_multi.  Each is a lane: one session for one
+ * account, that takes the account's messages one after the other over its
+ * connection.  A free lane goes to the account with messages left that
+ * has the fewest lanes, so that accounts share the connections and one
+ * account can use them all.  A lane takes (locks) a message only when it
+ * starts it, so a runner running beside this one finds the rest free to
+ * take.  With one connection at once, this is one account after the other,
+ * each over one connection, in the order of their names.
+ */
+
+/* One account's due messages, in the order of their ids. */
+struct group {
+	struct item *items;
+	size_t n;
+	size_t next;                /* the first not yet taken */
+	const struct account *acct; /* NULL until a lane is wanted */
+	time_t now;                 /* when the account's turn came */
+	unsigned lanes;             /* open now */
+	int stopped;                /* take no more: the relay is down */
+};
+
+/* A session busy with one message of its account. */
+struct lane {
+	struct group *g;
+	struct submit_session *s; /* NULL: the lane is free */
+	struct qentry e;          /* the message, locked */
+	struct message m;
+	struct submit_result res;
+	time_t started;
+};
+
+/* The account's next message still to deliver, opened and locked in e;
+ * 0 when it has none left. */
+static int
+take(struct runner *r, struct group *g, struct qentry *e)
+{
+	char *err = NULL;
+
+	while (g->next < g->n) {
 		int st = queue_open(
-		    r->queue_dir, "q", items[i].id, &e, 1, &err);
+		    r->queue_dir, "q", g->items[g->next++].id, e, 1, &err);
 
 		if (st == QUEUE_BUSY)
 			r->busy++;
@@ -356,36 +374,189 @@ run_account(struct runner *r, struct item *items, size_t n)
 				free(err);
 				err = NULL;
 			}
-			qentry_release(&e);
+			qentry_release(e);
 			continue;
 		}
 		/* another runner may have delivered it since we looked */
-		if (!e.rcpts.n || !wanted(r, &e, now)) {
-			qentry_release(&e);
+		if (!e->rcpts.n || !wanted(r, e, g->now)) {
+			qentry_release(e);
 			continue;
 		}
-		if (!s) {
-			s = submit_open(acct, acct->helo ? acct->helo : r->helo,
-			    r->verbose, &err);
-			if (!s) {
+		return 1;
+	}
+	return 0;
+}
+
+/* The transport is done with the lane's message: record the outcome, and
+ * stop the account's lanes if the relay could not be reached. */
+static void
+lane_record(struct runner *r, struct lane *l)
+{
+	struct group *g = l->g;
+
+	message_release(&l->m);
+	if (record(r, &l->e, l->started, &l->res) && !g->stopped) {
+		/* the relay is down: the others wait their turn */
+		g->stopped = 1;
+		say(r,
+		    "relay of account [%s] unreachable: %zu more "
+		    "message(s) wait",
+		    g->acct->name, g->n - g->next);
+	}
+	submit_result_release(&l->res);
+	qentry_release(&l->e);
+}
+
+static void
+lane_close(struct lane *l)
+{
+	submit_close(l->s);
+	l->s = NULL;
+	l->g->lanes--;
+	l->g = NULL;
+}
+
+/*
+ * Send the message the lane holds, or, when its result comes at once
+ * (nothing was sent), record it and go on with the account's next one.
+ * The lane is left sending, or closed when its account has nothing more.
+ */
+static void
+lane_start(struct runner *r, struct lane *l, struct submit_multi *mm)
+{
+	for (;;) {
+		struct qentry *e = &l->e;
+		struct submit_params params = { .notify = e->notify,
+			.ret = e->ret,
+			.envid = e->envid,
+			.body_8bit = e->body_8bit,
+			/* recipients have their own fates from here on */
+			.partial = 1 };
+
+		queue_message(e, &l->m);
+		l->started = time(NULL);
+		if (!submit_start(
+		        l->s, e->sender, &e->rcpts, &params, &l->m, &l->res)) {
+			submit_multi_add(mm, l->s);
+			return;
+		}
+		lane_record(r, l);
+		if (l->g->stopped || !take(r, l->g, &l->e)) {
+			lane_close(l);
+			return;
+		}
+	}
+}
+
+/* The account that should have the next free lane: of those with
+ * messages left, the one with the fewest lanes, the first of equals. */
+static struct group *
+next_group(struct group *gs, size_t ng)
+{
+	struct group *best = NULL;
+
+	for (size_t i = 0; i < ng; i++)
+		if (!gs[i].stopped && gs[i].next < gs[i].n &&
+		    (!best || gs[i].lanes < best->lanes))
+			best = &gs[i];
+	return best;
+}
+
+/* Open lanes while some are free and some account has messages left. */
+static void
+fill(struct runner *r, struct group *gs, size_t ng, struct lane *lanes,
+    size_t nlanes, struct submit_multi *mm)
+{
+	for (size_t i = 0; i < nlanes; i++) {
+		struct lane *l = &lanes[i];
+		struct group *g;
+		char *err = NULL;
+
+		while (!l->s && (g = next_group(gs, ng))) {
+			if (!g->acct) {
+				g->now = time(NULL);
+				g->acct = config_account(
+				    r->cfg, g->items[0].account, &err);
+				if (!g->acct) {
+					fprintf(stderr,
+					    "mailshim: %zu queued message(s) "
+					    "for account [%s] wait: %s\n",
+					    g->n, g->items[0].account, err);
+					free(err);
+					err = NULL;
+					g->stopped = 1;
+					continue;
+				}
+			}
+			if (!take(r, g, &l->e))
+				continue;
+			l->s = submit_open(g->acct,
+			    g->acct->helo ? g->acct->helo : r->helo, r->verbose,
+			    &err);
+			if (!l->s) {
 				fprintf(stderr, "mailshim: %s\n", err);
 				free(err);
-				qentry_release(&e);
-				return;
+				err = NULL;
+				qentry_release(&l->e);
+				g->stopped = 1;
+				continue;
 			}
+			l->g = g;
+			g->lanes++;
+			lane_start(r, l, mm);
 		}
-		if (deliver(r, s, &e)) {
-			/* the relay is down: the others wait their turn */
-			say(r,
-			    "relay of account [%s] unreachable: %zu more "
-			    "message(s) wait",
-			    acct->name, n - i - 1);
-			qentry_release(&e);
-			break;
-		}
-		qentry_release(&e);
 	}
-	submit_close(s);
+}
+
+static struct lane *
+lane_of(struct lane *lanes, size_t nlanes, struct submit_session *s)
+{
+	for (size_t i = 0; i < nlanes; i++)
+		if (lanes[i].s == s)
+			return &lanes[i];
+	return NULL;
+}
+
+/* Every due message of every account, over up to queue_concurrency
+ * connections at once. */
+static void
+deliver_all(struct runner *r, struct group *gs, size_t ng)
+{
+	size_t nlanes = r->cfg->queue_concurrency > 0
+	    ? (size_t)r->cfg->queue_concurrency
+	    : 1;
+	struct lane *lanes;
+	struct submit_multi *mm;
+	struct submit_session *s;
+	char *err = NULL;
+
+	mm = submit_multi_new(&err);
+	if (!mm) {
+		fprintf(stderr, "mailshim: %s\n", err);
+		free(err);
+		return;
+	}
+	lanes = xcalloc(nlanes, sizeof(*lanes));
+	for (;;) {
+		struct lane *l;
+
+		fill(r, gs, ng, lanes, nlanes, mm);
+		s = submit_multi_next(mm);
+		if (!s)
+			break; /* no lane is sending: nothing left to take */
+		l = lane_of(lanes, nlanes, s);
+		if (submit_finish(s, &l->res)) {
+			submit_multi_add(mm, s); /* the same message again */
+			continue;
+		}
+		lane_record(r, l);
+		if (l->g->stopped || !take(r, l->g, &l->e))
+			lane_close(l);
+		else
+			lane_start(r, l, mm);
+	}
+	free(lanes);
+	submit_multi_free(mm);
 }
 
 int
@@ -393,7 +564,8 @@ runner_run(struct runner *r, char **err)
 {
 	struct strlist ids = STRLIST_INIT;
 	struct item *items = NULL;
-	size_t n = 0;
+	struct group *groups;
+	size_t n = 0, ng = 0;
 	time_t now = time(NULL);
 	int st;
 
@@ -421,12 +593,17 @@ runner_run(struct runner *r, char **err)
 	strlist_release(&ids);
 	if (n)
 		qsort(items, n, sizeof(*items), cmp_item);
+	groups = xcalloc(n ? n : 1, sizeof(*groups));
 	for (size_t i = 0, j; i < n; i = j) {
 		for (j = i + 1;
 		     j < n && !strcmp(items[j].account, items[i].account); j++)
 			;
-		run_account(r, items + i, j - i);
+		groups[ng].items = items + i;
+		groups[ng++].n = j - i;
 	}
+	if (ng)
+		deliver_all(r, groups, ng);
+	free(groups);
 	for (size_t i = 0; i < n; i++) {
 		free(items[i].id);
 		free(items[i].account);

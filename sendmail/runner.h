@@ -2,8 +2,11 @@
  * runner.h - queue runs (sendmail -q) and the queue listing (mailq).
  *
  * A run peeks at every queued message, groups the due ones by account, and
- * delivers each account's messages over one connection, holding each
- * message's lock while it is delivered.  Recipients the relay takes are
+ * delivers them over at most queue_concurrency connections at once (one
+ * process, libcurl's multi interface), each for one account and reused for
+ * its messages one after another, holding each message's lock while it is
+ * delivered.  When the relay of an account cannot be reached, the run
+ * leaves its other messages for the next run.  Recipients the relay takes are
  * done; those refused for good are reported to the sender in a failure
  * notice; the others wait for the next run, backing off from 1 minute,
  * doubling, to 1 hour, until queue_lifetime has passed.

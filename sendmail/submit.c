@@ -60,6 +60,7 @@ struct reply {
 
 struct submit_session {
 	CURL *curl;
+	CURLSH *share; /* its own connection and TLS session caches */
 	const struct account *acct;
 	char *user; /* SASL user name, with #mail_type */
 	char *url;
@@ -104,6 +105,28 @@ struct submit_session {
 	char *abort_msg; /* we stopped the transfer, and why */
 	int read_error;
 	struct message_cursor cur;
+
+	/* the message being sent, from submit_start() to submit_finish() */
+	const char *sender;
+	const struct strlist *rcpts;
+	struct submit_params params;
+	struct message *m;
+	unsigned send;     /* CAP_ bits of the parameters this attempt sends */
+	int attempt;       /* transfers of this message so far, less one */
+	int param_retries; /* of them, for parameters the relay lacks */
+	char *from;        /* CURLOPT_MAIL_FROM */
+	struct curl_slist *list; /* CURLOPT_MAIL_RCPT */
+	CURLcode rc;             /* how the last transfer ended */
+
+	/* in a submit_multi: running, or ended and not yet handed back */
+	struct submit_multi *multi;
+	struct submit_session *next;
+};
+
+struct submit_multi {
+	CURLM *multi;
+	struct submit_session *running; /* transfers under way */
+	struct submit_session *done;    /* ended, oldest first */
 };
 
 static const char *
@@ -387,7 +410,18 @@ setup(struct submit_session *s, const char *helo)
 	s->url = xasprintf("%s://%s%s%s:%u/%s",
 	    a->tls == TLS_IMPLICIT ? "smtps" : "smtp", v6 ? "[" : "", a->host,
 	    v6 ? "]" : "", a->port, helo);
+	/* the session's connection is its own, also among the sessions of
+	 * a submit_multi: never reused by another session, let alone by
+	 * another account */
+	s->share = curl_share_init();
+	if (!s->share ||
+	    curl_share_setopt(s->share, CURLSHOPT_SHARE,
+	        CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(s->share, CURLSHOPT_SHARE,
+	        CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		return 1;
 #define SET(opt, val) fail |= curl_easy_setopt(c, opt, val) != CURLE_OK
+	SET(CURLOPT_SHARE, s->share);
 	SET(CURLOPT_URL, s->url);
 	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	SET(CURLOPT_PROXY, ""); /* no proxy from the environment */
@@ -429,20 +463,29 @@ setup(struct submit_session *s, const char *helo)
 	return fail;
 }
 
-struct submit_session *
-submit_open(
-    const struct account *acct, const char *helo, int verbose, char **err)
+static int
+global_init(char **err)
 {
 	static int initialised;
-	struct submit_session *s;
 
 	if (!initialised) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 			*err = xstrdup("cannot initialise libcurl");
-			return NULL;
+			return -1;
 		}
 		initialised = 1;
 	}
+	return 0;
+}
+
+struct submit_session *
+submit_open(
+    const struct account *acct, const char *helo, int verbose, char **err)
+{
+	struct submit_session *s;
+
+	if (global_init(err))
+		return NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->acct = acct;
 	s->verbose = verbose;
@@ -872,20 +915,65 @@ rcpt_outcomes(
 	}
 }
 
-void
-submit_send(struct submit_session *s, const char *sender,
+/*
+ * Set the handle up for the next transfer of the message: the envelope
+ * with the parameters this attempt sends, and everything the callbacks
+ * learn reset.  -1 (res filled in) if the envelope cannot be made.
+ */
+static int
+attempt_prepare(struct submit_session *s, struct submit_result *res)
+{
+	free(s->from);
+	s->from = NULL;
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(s->list);
+	s->list = NULL;
+	if (envelope_values(s->sender, s->rcpts, &s->params, s->send, &s->from,
+	        &s->list, res))
+		return -1;
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, s->from);
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, s->list);
+	attempt_reset(s);
+	s->sending = s->send;
+	s->errbuf[0] = '\0';
+	message_rewind(&s->cur, s->m);
+	return 0;
+}
+
+/* The message is done with: the outcome of each recipient, and the
+ * handle left ready for the next message. */
+static void
+message_done(struct submit_session *s, struct submit_result *res)
+{
+	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
+	rcpt_outcomes(s, s->rcpts->n, res);
+	answers_reset(s);
+	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(s->list);
+	s->list = NULL;
+	free(s->from);
+	s->from = NULL;
+	s->sender = NULL;
+	s->rcpts = NULL;
+	s->m = NULL;
+}
+
+int
+submit_start(struct submit_session *s, const char *sender,
     const struct strlist *rcpts, const struct submit_params *params,
     struct message *m, struct submit_result *res)
 {
 	static const struct submit_params none = { 0 };
 	const struct submit_params *p = params ? params : &none;
-	struct curl_slist *list = NULL;
-	char *from = NULL;
-	unsigned want = params_need(p), send;
-	int param_retries = 0;
-	CURLcode rc;
+	unsigned want = params_need(p);
 
 	memset(res, 0, sizeof(*res));
+	s->sender = sender;
+	s->rcpts = rcpts;
+	s->params = *p;
+	s->m = m;
+	s->attempt = 0;
+	s->param_retries = 0;
 	answers_reset(s);
 	free(s->answers);
 	s->answers = xcalloc(rcpts->n ? rcpts->n : 1, sizeof(*s->answers));
@@ -898,7 +986,7 @@ submit_send(struct submit_session *s, const char *sender,
 		    xasprintf("libcurl %s cannot go on past a refused "
 		              "recipient",
 		        curl_version_info(CURLVERSION_NOW)->version));
-		goto out;
+		goto final;
 	}
 	if (want && !params_supported()) {
 		if (s->verbose && !s->params_noted) {
@@ -913,54 +1001,216 @@ submit_send(struct submit_session *s, const char *sender,
 		want = 0;
 	}
 	/* what the relay offers, if this session has seen it already */
-	send = s->caps_known ? want & s->caps : want;
-	note_not_sent(s, p, want & ~send);
-	for (int attempt = 0;; attempt++) {
-		free(from);
-		curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
-		curl_slist_free_all(list);
-		if (envelope_values(sender, rcpts, p, send, &from, &list, res))
-			goto out;
-		curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
-		curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, list);
-		attempt_reset(s);
-		s->sending = send;
-		s->errbuf[0] = '\0';
-		message_rewind(&s->cur, m);
-		rc = curl_easy_perform(s->curl);
-		/* stopped after EHLO: at once, afresh, with what it offers
-		 * (a second time only if it changed its mind) */
-		if (s->params_abort && !s->abort_msg && param_retries < 2) {
-			param_retries++;
-			note_not_sent(s, p, send & ~s->caps);
-			send &= s->caps;
-			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
-			continue;
-		}
-		/* a reused connection the relay had closed: once more, afresh */
-		if (rc != CURLE_OK && attempt == 0 && s->sent &&
-		    is_stale_connection(rc) && !s->replies) {
-			curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
-			continue;
-		}
-		break;
+	s->send = s->caps_known ? want & s->caps : want;
+	note_not_sent(s, p, want & ~s->send);
+	if (attempt_prepare(s, res))
+		goto final;
+	return 0;
+final:
+	message_done(s, res);
+	return -1;
+}
+
+int
+submit_finish(struct submit_session *s, struct submit_result *res)
+{
+	const struct submit_params *p = &s->params;
+	CURLcode rc = s->rc;
+
+	/* stopped after EHLO: at once, afresh, with what it offers (a
+	 * second time only if it changed its mind) */
+	if (s->params_abort && !s->abort_msg && s->param_retries < 2) {
+		s->param_retries++;
+		note_not_sent(s, p, s->send & ~s->caps);
+		s->send &= s->caps;
+		goto again;
 	}
-	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 0L);
+	/* a reused connection the relay had closed: once more, afresh */
+	if (rc != CURLE_OK && s->attempt == 0 && s->sent &&
+	    is_stale_connection(rc) && !s->replies)
+		goto again;
 	if (p->partial ? delivered_any(s)
 	               : rc == CURLE_OK && !s->fail_code && !s->params_abort) {
 		s->sent++;
 		result(res, SUBMIT_OK, 0, NULL);
 	} else {
 		if (p->partial)
-			blame_first_refusal(s, rcpts);
+			blame_first_refusal(s, s->rcpts);
 		classify(s, rc, res);
 	}
-out:
-	rcpt_outcomes(s, rcpts->n, res);
-	answers_reset(s);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
-	curl_slist_free_all(list);
-	free(from);
+	message_done(s, res);
+	return 0;
+again:
+	s->attempt++;
+	curl_easy_setopt(s->curl, CURLOPT_FRESH_CONNECT, 1L);
+	if (attempt_prepare(s, res)) {
+		message_done(s, res);
+		return 0;
+	}
+	return 1;
+}
+
+void
+submit_send(struct submit_session *s, const char *sender,
+    const struct strlist *rcpts, const struct submit_params *params,
+    struct message *m, struct submit_result *res)
+{
+	if (submit_start(s, sender, rcpts, params, m, res))
+		return;
+	do
+		s->rc = curl_easy_perform(s->curl);
+	while (submit_finish(s, res));
+}
+
+/* ---- several sessions at once ------------------------------------------- */
+
+struct submit_multi *
+submit_multi_new(char **err)
+{
+	struct submit_multi *mm;
+
+	if (global_init(err))
+		return NULL;
+	mm = xcalloc(1, sizeof(*mm));
+	mm->multi = curl_multi_init();
+	if (!mm->multi) {
+		free(mm);
+		*err = xstrdup("cannot set up libcurl's multi interface");
+		return NULL;
+	}
+	return mm;
+}
+
+/* s's transfer has ended (s->rc says how): hand it back after those
+ * that ended before. */
+static void
+push_done(struct submit_multi *mm, struct submit_session *s)
+{
+	struct submit_session **pp = &mm->done;
+
+	while (*pp)
+		pp = &(*pp)->next;
+	s->next = NULL;
+	*pp = s;
+}
+
+/* Take s off mm's lists (and its handle out of mm); 0 if it was not on
+ * them. */
+static int
+detach(struct submit_multi *mm, struct submit_session *s)
+{
+	for (struct submit_session **pp = &mm->running; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			curl_multi_remove_handle(mm->multi, s->curl);
+			s->next = NULL;
+			return 1;
+		}
+	for (struct submit_session **pp = &mm->done; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			s->next = NULL;
+			return 1;
+		}
+	return 0;
+}
+
+void
+submit_multi_add(struct submit_multi *mm, struct submit_session *s)
+{
+	CURLMcode mc;
+
+	s->multi = mm;
+	mc = curl_multi_add_handle(mm->multi, s->curl);
+	if (mc != CURLM_OK) {
+		snprintf(s->errbuf, sizeof(s->errbuf), "%s",
+		    curl_multi_strerror(mc));
+		s->rc = CURLE_FAILED_INIT;
+		push_done(mm, s);
+		return;
+	}
+	s->next = mm->running;
+	mm->running = s;
+}
+
+/* The transfers libcurl says have ended: off the running list, on the
+ * done list. */
+static void
+collect(struct submit_multi *mm)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(mm->multi, &left))) {
+		struct submit_session *s = mm->running;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		while (s && s->curl != msg->easy_handle)
+			s = s->next;
+		if (!s)
+			continue;
+		s->rc = msg->data.result; /* msg goes with the handle */
+		detach(mm, s);
+		push_done(mm, s);
+	}
+}
+
+/* The multi handle itself failed: every transfer under way ends. */
+static void
+abandon(struct submit_multi *mm, CURLMcode mc)
+{
+	while (mm->running) {
+		struct submit_session *s = mm->running;
+
+		detach(mm, s);
+		snprintf(s->errbuf, sizeof(s->errbuf), "%s",
+		    curl_multi_strerror(mc));
+		s->rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY
+		                                  : CURLE_FAILED_INIT;
+		push_done(mm, s);
+	}
+}
+
+struct submit_session *
+submit_multi_next(struct submit_multi *mm)
+{
+	struct submit_session *s;
+
+	while (!mm->done && mm->running) {
+		int running;
+		CURLMcode mc = curl_multi_perform(mm->multi, &running);
+
+		if (mc == CURLM_OK) {
+			collect(mm);
+			if (!mm->done)
+				mc = curl_multi_poll(
+				    mm->multi, NULL, 0, 1000, NULL);
+		}
+		if (mc != CURLM_OK)
+			abandon(mm, mc);
+	}
+	s = mm->done;
+	if (s) {
+		mm->done = s->next;
+		s->next = NULL;
+		s->multi = NULL;
+	}
+	return s;
+}
+
+void
+submit_multi_free(struct submit_multi *mm)
+{
+	if (!mm)
+		return;
+	while (mm->running || mm->done) {
+		struct submit_session *s = mm->running ? mm->running : mm->done;
+		detach(mm, s);
+		s->multi = NULL;
+	}
+	curl_multi_cleanup(mm->multi);
+	free(mm);
 }
 
 void
@@ -968,8 +1218,15 @@ submit_close(struct submit_session *s)
 {
 	if (!s)
 		return;
+	if (s->multi)
+		detach(s->multi, s);
 	if (s->curl)
 		curl_easy_cleanup(s->curl);
+	/* after the handle: this closes the connection */
+	if (s->share)
+		curl_share_cleanup(s->share);
+	curl_slist_free_all(s->list);
+	free(s->from);
 	free(s->url);
 	free(s->rcpt);
 	free(s->fail_rcpt);

@@ -132,7 +132,51 @@ void submit_send(struct submit_session *s, const char *sender,
     const struct strlist *rcpts, const struct submit_params *params,
     struct message *m, struct submit_result *res);
 
+/*
+ * The same in steps, for callers that drive several sessions at once
+ * (queue runs).  submit_start() takes what submit_send() takes and makes
+ * the session ready to send; it returns 0, or -1 when res is final
+ * already (nothing to send: a bad parameter, say).  Then the transfer
+ * runs in a submit_multi (below), and submit_finish() reads how it went:
+ * 1 when the same message must go again at once (a fresh connection
+ * after a stale one, or without the parameters the relay turned out not
+ * to offer: add the session to the multi again), 0 when res is final.
+ * What start was given must live until then.
+ */
+int submit_start(struct submit_session *s, const char *sender,
+    const struct strlist *rcpts, const struct submit_params *params,
+    struct message *m, struct submit_result *res);
+int submit_finish(struct submit_session *s, struct submit_result *res);
+
+/* Close the session and its connection (QUIT); NULL is fine.  A session
+ * still in a submit_multi leaves it first. */
 void submit_close(struct submit_session *s);
+
+/*
+ * Several sessions' transfers at once, over libcurl's multi interface, in
+ * this one thread.  Each session keeps its own connection: sessions never
+ * take over each other's, even when they are for one account.
+ *
+ *	if (!submit_start(s, sender, rcpts, params, m, &res))
+ *		submit_multi_add(mm, s);
+ *	... other sessions ...
+ *	while ((s = submit_multi_next(mm)))
+ *		if (submit_finish(s, &res))
+ *			submit_multi_add(mm, s);
+ *		else
+ *			... res (that of s) is final ...
+ *
+ * submit_multi_new() returns NULL with *err set if libcurl cannot be set
+ * up.  submit_multi_add() starts the transfer submit_start() or
+ * submit_finish() prepared.  submit_multi_next() runs the transfers until
+ * one ends and returns its session, in the order they end; NULL when none
+ * is under way.  submit_multi_free() leaves the sessions open.
+ */
+struct submit_multi;
+struct submit_multi *submit_multi_new(char **err);
+void submit_multi_add(struct submit_multi *mm, struct submit_session *s);
+struct submit_session *submit_multi_next(struct submit_multi *mm);
+void submit_multi_free(struct submit_multi *mm);
 
 /* Free what res holds (message and rcpt[]), leaving it empty. */
 void submit_result_release(struct submit_result *res);
