@@ -509,3 +509,16 @@ def refused(env, args, data, rc, err, name):
         is_(r.err, err, f'{name}: stderr')
     is_(([s.verbs for s in sessions], len(msgs)), ([], 0),
         f'{name}: no connection, no transaction')
+
+
+_HELD_PORTS = []
+
+
+def closed_port():
+    """A loopback port that refuses connections for as long as the test
+    runs: bound but never listening, so that no other server (another
+    test's relay) can be given it meanwhile."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    _HELD_PORTS.append(s)
+    return s.getsockname()[1]

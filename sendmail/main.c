@@ -348,6 +348,15 @@ delivery_mode(const struct run *r)
  * Put the message in the queue: after a temporary failure (why is the
  * reason), or at once (why is NULL).  On success *id is the queue id.
  */
+static char *
+upper(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	return s;
+}
+
 static int
 enqueue(
     struct run *r, const char *why, const struct submit_result *res, char **id)
@@ -374,8 +383,9 @@ enqueue(
 	} else {
 		e.next_attempt = e.created;
 	}
-	e.notify = p.notify ? xstrdup(p.notify) : NULL;
-	e.ret = p.ret ? xstrdup(p.ret) : NULL;
+	/* as they go on the wire: NOTIFY and RET are case-insensitive */
+	e.notify = p.notify ? upper(xstrdup(p.notify)) : NULL;
+	e.ret = p.ret ? upper(xstrdup(p.ret)) : NULL;
 	e.envid = p.envid ? xstrdup(p.envid) : NULL;
 	e.body_8bit = p.body_8bit;
 	st = queue_add(queue_dir(r), &e, &r->msg, &err);
@@ -536,11 +546,12 @@ run_queue(struct run *r)
 	if (st)
 		return st;
 	runner_init(r, &q);
-	if (*a == 'I')
+	/* an empty selector selects nothing more than -q does */
+	if (*a == 'I' && a[1])
 		q.id = a + 1;
-	else if (*a == 'R')
+	else if (*a == 'R' && a[1])
 		q.domain = a + 1;
-	else if (*a == 'S')
+	else if (*a == 'S' && a[1])
 		q.sender = a + 1;
 	else if (*a == 'f')
 		q.force = 1; /* -qf: everything now, in the foreground */

@@ -28,13 +28,7 @@ def line_of(path, text):
     return open(path).read().splitlines().index(text) + 1
 
 
-def closed_port():
-    """A loopback port nothing listens on."""
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+closed_port = harness.closed_port
 
 
 class Case:

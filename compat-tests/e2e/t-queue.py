@@ -51,13 +51,7 @@ def backoff(attempts):
     return s
 
 
-def closed_port():
-    """A loopback port nothing listens on."""
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+closed_port = harness.closed_port
 
 
 def make_msg(tag, extra=''):
