@@ -522,3 +522,17 @@ def closed_port():
     s.bind(('127.0.0.1', 0))
     _HELD_PORTS.append(s)
     return s.getsockname()[1]
+
+
+def run_as(env, name, args):
+    """Run the binary under another name (a symlink, as the mailq and
+    newaliases links are) with the last config; returns (exit status,
+    stdout, stderr) as text."""
+    link = env.path(name)
+    if not os.path.lexists(link):
+        os.symlink(os.environ['MAILSHIM_BIN'], link)
+    cmd = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + \
+        [link, '-C', env.last_config] + args
+    p = subprocess.run(cmd, input=b'', capture_output=True, timeout=30,
+                       env=env.child_env(), cwd=env.dir)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()

@@ -17,7 +17,6 @@ import os
 import pwd
 import re
 import shlex
-import subprocess
 import sys
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
@@ -456,16 +455,6 @@ def test_verify(env):
     env.write_aliases('')
 
 
-def run_as(env, name, args):
-    """Run the binary under another program name (a symlink), as the
-    mailq and newaliases links do."""
-    link = env.path(name)
-    if not os.path.lexists(link):
-        os.symlink(os.environ['MAILSHIM_BIN'], link)
-    cmd = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + \
-        [link, '-C', env.last_config] + args
-    return subprocess.run(cmd, input=b'', capture_output=True, timeout=30,
-                          env=env.child_env(), cwd=env.dir)
 
 
 def test_info_modes(env):
@@ -476,9 +465,8 @@ def test_info_modes(env):
     r = env.run(['-bp'])
     is_((r.rc, r.out, r.err), (0, b'Mail queue is empty\n', ''),
         '-bp: Mail queue is empty')
-    p = run_as(env, 'mailq', [])
-    is_((p.returncode, p.stdout, p.stderr),
-        (0, b'Mail queue is empty\n', b''), 'mailq: Mail queue is empty')
+    is_(harness.run_as(env, 'mailq', []), (0, 'Mail queue is empty\n', ''),
+        'mailq: Mail queue is empty')
     env.relay.wait_idle()
     is_(env.relay.sessions, [], 'information modes never connect')
 

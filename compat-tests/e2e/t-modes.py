@@ -3,8 +3,6 @@
 (-bi, -I, argv[0]), -n, flags that must never write a file (-X, -D), the
 notes -v prints for ignored flags, refusals, and queue stand-ins."""
 import os
-import shlex
-import subprocess
 import sys
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
@@ -15,16 +13,7 @@ MSG = b'Subject: modes\n\nbody\n'
 RCPT = 'rcpt@example.org'
 
 
-def run_as(env, name, args):
-    """Run the binary under another name (a symlink), as a link would."""
-    link = env.path(name)
-    if not os.path.lexists(link):
-        os.symlink(os.environ['MAILSHIM_BIN'], link)
-    cmd = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + \
-        [link, '-C', env.last_config] + args
-    p = subprocess.run(cmd, input=b'', capture_output=True, timeout=30,
-                       env=env.child_env(), cwd=env.dir)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+run_as = harness.run_as
 
 
 def test_newaliases(env):

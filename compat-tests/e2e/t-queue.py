@@ -892,16 +892,7 @@ def test_delivery_modes(env, sw):
     sw.reset()
 
 
-def run_as(env, name, args):
-    """Run the binary under another name (a symlink), as mailq."""
-    link = env.path(name)
-    if not os.path.lexists(link):
-        os.symlink(os.environ['MAILSHIM_BIN'], link)
-    cmd = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + \
-        [link, '-C', env.last_config] + args
-    p = subprocess.run(cmd, input=b'', capture_output=True, timeout=30,
-                       env=env.child_env(), cwd=env.dir)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+run_as = harness.run_as
 
 
 def parse_listing(text):
