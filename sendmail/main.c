@@ -1,36 +1,22 @@
 /*
  * main.c - mailshim, a sendmail for hosts that send mail through a relay.
  *
- * Dispatch only: parse the command line, load the configuration, and run
- * the pipeline stage by stage.  This is the one place that turns a stage's
- * result into an exit status (sysexits(3)).
+ * Dispatch only: make the standard descriptors safe, parse the command
+ * line, and hand over to the run (run.c) the mode asks for.
  */
 #include "config.h"
 
 #include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
+#include <sysexits.h>
 
-#include "aliases.h"
-#include "cfg.h"
-#include "envelope.h"
-#include "message.h"
 #include "options.h"
-#include "queue.h"
-#include "runner.h"
+#include "run.h"
 #include "submit.h"
-#include "sysinfo.h"
-
-#ifndef SYSCONFDIR
-#define SYSCONFDIR "/etc"
-#endif
 
 static const char usage_text[] =
     "usage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [-v] "
@@ -38,27 +24,6 @@ static const char usage_text[] =
     "       mailq | newaliases | sendmail --version\n"
     "Reads a message on standard input and sends it through the relay "
     "configured in\nmailshim.ini; see mailshim(8).\n";
-
-/* What each transport outcome means to the caller. */
-static const int exit_for[] = {
-	[SUBMIT_OK] = EX_OK,
-	[SUBMIT_TEMPFAIL] = EX_TEMPFAIL,
-	[SUBMIT_AUTH] = EX_NOPERM,
-	[SUBMIT_RCPT] = EX_NOUSER,
-	[SUBMIT_REFUSED] = EX_UNAVAILABLE,
-	[SUBMIT_CONFIG] = EX_CONFIG,
-	[SUBMIT_IOERR] = EX_IOERR,
-	[SUBMIT_SOFTWARE] = EX_SOFTWARE,
-};
-
-/* Print "mailshim: msg", free msg, and return status. */
-static int
-fail(int status, char *msg)
-{
-	fprintf(stderr, "mailshim: %s\n", msg);
-	free(msg);
-	return status;
-}
 
 /*
  * Callers (cron, mail clients) may start us with 0, 1 or 2 closed.  Were
@@ -78,546 +43,6 @@ open_std_fds(void)
 		}
 }
 
-static const char *
-config_path(const struct options *o)
-{
-	const char *env = getenv("MAILSHIM_CONFIG");
-
-	if (o->config)
-		return o->config;
-	if (env && *env)
-		return env;
-	return SYSCONFDIR "/mailshim.ini";
-}
-
-/* Everything a delivery needs, released in one place. */
-struct run {
-	struct options opt;
-	struct config cfg;
-	const struct account *acct;
-	struct aliases aliases;
-	int have_aliases;
-	char *local_domain;
-	char *fqdn;
-	char *user;
-	struct message msg;
-	struct envelope env;
-	char *caller_sender; /* the sender before from_policy */
-	char *account_from;  /* the sender from_policy forces, or NULL */
-	struct strlist notes;
-};
-
-static const char *
-fqdn(struct run *r)
-{
-	if (!r->fqdn)
-		r->fqdn = sysinfo_fqdn();
-	return r->fqdn;
-}
-
-static int
-load_aliases(struct run *r)
-{
-	const char *path = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
-	char *err = NULL;
-
-	if (!r->cfg.aliases && access(path, R_OK))
-		return 0; /* no aliases file: nothing to expand */
-	if (aliases_load(path, &r->aliases, &err))
-		return fail(EX_CONFIG, err);
-	r->have_aliases = 1;
-	return 0;
-}
-
-static int
-load_config(struct run *r)
-{
-	char *err = NULL;
-	int st;
-
-	st = config_load(config_path(&r->opt), &r->cfg, &err);
-	if (st)
-		return fail(st, err);
-	/* the account follows the sender: see choose_account() */
-	if (r->cfg.local_domain)
-		r->local_domain = xstrdup(r->cfg.local_domain);
-	else if (!(r->local_domain = sysinfo_mailname(NULL)))
-		r->local_domain = xstrdup(fqdn(r));
-	return load_aliases(r);
-}
-
-static void
-print_notes(const struct run *r)
-{
-	for (size_t i = 0; r->opt.verbose && i < r->opt.notes.n; i++)
-		fprintf(stderr, "mailshim: note: %s\n", r->opt.notes.v[i]);
-	for (size_t i = 0; r->opt.verbose && i < r->notes.n; i++)
-		fprintf(stderr, "mailshim: note: %s\n", r->notes.v[i]);
-}
-
-/* -v: which account, and why (when there was a choice). */
-static void
-note_account(struct run *r, const char *pattern)
-{
-	const char *why = "no match_from matches";
-
-	if (pattern) {
-		strlist_push_owned(&r->notes,
-		    xasprintf("account [%s]: sender '%s' matches its "
-		              "match_from '%s'",
-		        r->acct->name, r->env.sender, pattern));
-		return;
-	}
-	if (r->cfg.naccounts < 2)
-		return;
-	if (!r->opt.sender)
-		why = "no -f";
-	else if (!*r->env.sender)
-		why = "the null sender";
-	strlist_push_owned(&r->notes,
-	    xasprintf(
-	        "account [%s]: the default account (%s)", r->acct->name, why));
-}
-
-/*
- * Choose the account and the sender.  A sender given with -f chooses the
- * account through match_from, as it will be sent (aliased and qualified);
- * without -f, the default account's 'from' is the sender.  Then the
- * account's from_policy may replace the sender with its 'from'.
- */
-static int
-choose_account(struct run *r, struct envelope_ctx *ctx)
-{
-	const char *given = r->opt.sender, *pattern, *policy;
-	char *err = NULL;
-	int st;
-
-	if (given && (st = envelope_set_sender(&r->env, given, ctx, &err)))
-		return fail(st, err);
-	r->acct = config_account_for(
-	    &r->cfg, given ? r->env.sender : NULL, &pattern, &err);
-	if (!r->acct)
-		return fail(EX_CONFIG, err);
-	note_account(r, pattern);
-	ctx->default_sender = r->acct->from;
-	if (!given && (st = envelope_set_sender(&r->env, NULL, ctx, &err)))
-		return fail(st, err);
-	r->caller_sender = xstrdup(r->env.sender);
-	if (r->acct->from_policy == FROM_KEEP)
-		return 0;
-	st = envelope_force_sender(&r->env, ctx, &r->account_from, &err);
-	if (st)
-		return fail(st, err);
-	policy = r->acct->from_policy == FROM_REWRITE ? "rewrite" : "envelope";
-	if (*r->env.sender)
-		strlist_push_owned(&r->notes,
-		    xasprintf("from_policy = %s: sender '%s' sent as '%s'",
-		        policy, r->caller_sender, r->env.sender));
-	else
-		strlist_push_owned(&r->notes,
-		    xasprintf("from_policy = %s: the null sender stays null",
-		        policy));
-	return 0;
-}
-
-/*
- * from_policy = rewrite: the account's 'from' in From:, the caller's
- * address (From:'s, else the sender's) in Reply-To:.
- */
-static int
-rewrite_from(struct run *r, const struct envelope_ctx *ctx)
-{
-	char *err = NULL, *original;
-	int st;
-
-	st = envelope_from_header(&r->msg, ctx, &original, &err);
-	if (st)
-		return fail(st, err);
-	if (!original)
-		original = xstrdup(r->caller_sender);
-	st = message_rewrite_from(
-	    &r->msg, r->account_from, r->opt.fullname, original, &err);
-	free(original);
-	if (st)
-		return fail(st, err);
-	return 0;
-}
-
-/* Read the message and work out the envelope. */
-static int
-prepare(struct run *r)
-{
-	struct envelope_ctx ctx = {
-		.local_domain = r->local_domain,
-		/* -n: no aliasing, as in sendmail */
-		.aliases = r->have_aliases && !r->opt.no_aliases ? &r->aliases
-		                                                 : NULL,
-		.user = r->user,
-		.notes = &r->notes,
-	};
-	char *err = NULL, *from_addr;
-	int st;
-
-	st = choose_account(r, &ctx);
-	if (st)
-		return st;
-	for (size_t i = 0; !st && i < r->opt.recipients.n; i++) {
-		const char *a = r->opt.recipients.v[i];
-		st = envelope_add_list(&r->env, a, strlen(a),
-		    "command-line recipient", &ctx, &err);
-	}
-	if (st)
-		return fail(st, err);
-	/* -bv collects no message, unless the recipients are in it */
-	if (r->opt.mode == MODE_VERIFY && !r->opt.extract)
-		goto check;
-	st = message_read(
-	    &r->msg, STDIN_FILENO, r->opt.ignore_dots, NULL, &err);
-	if (st)
-		return fail(st, err);
-	if (r->opt.extract &&
-	    (st = envelope_add_headers(&r->env, &r->msg, &ctx, &err)))
-		return fail(st, err);
-check:
-	if (!r->env.rcpts.n)
-		return fail(EX_USAGE,
-		    xstrdup(!r->opt.extract
-		            ? "no recipients given (use -t to read them "
-		              "from the headers)"
-		            : r->env.resent
-		            ? "no recipients: none on the command line and "
-		              "none in Resent-To:, Resent-Cc: or Resent-Bcc:"
-		            : "no recipients: none on the command line and "
-		              "none in To:, Cc: or Bcc:"));
-	if (r->opt.mode == MODE_VERIFY)
-		return 0;
-	if (r->acct->from_policy == FROM_REWRITE &&
-	    (st = rewrite_from(r, &ctx)))
-		return st;
-	/* a From: still missing names the caller: from_policy = envelope
-	 * leaves the headers alone */
-	from_addr = *r->caller_sender
-	    ? xstrdup(r->caller_sender)
-	    : xasprintf("MAILER-DAEMON@%s", r->local_domain);
-	st = message_complete(
-	    &r->msg, from_addr, r->opt.fullname, r->local_domain, &err);
-	free(from_addr);
-	if (st)
-		return fail(st, err);
-	return 0;
-}
-
-static const char *
-queue_dir(const struct run *r)
-{
-	return r->cfg.queue_dir ? r->cfg.queue_dir : QUEUE_DIR_DEFAULT;
-}
-
-static struct submit_params
-params_of(const struct run *r)
-{
-	/* BODY=8BITMIME for -B8BITMIME, and for any 8-bit message whatever
-	 * -B says, as Postfix does: a relay that offers 8BITMIME is told */
-	struct submit_params p = {
-		.notify = r->opt.dsn_notify,
-		.ret = r->opt.dsn_ret,
-		.envid = r->opt.dsn_envid,
-		.body_8bit = r->msg.eight_bit ||
-		    (r->opt.body_type &&
-		        !ascii_strcasecmp(r->opt.body_type, "8BITMIME")),
-	};
-	return p;
-}
-
-/* -od<x> before the configuration's delivery */
-static enum delivery
-delivery_mode(const struct run *r)
-{
-	const char *od = r->opt.delivery;
-
-	if (od && (*od == 'i' || *od == 'I'))
-		return DELIVERY_DIRECT;
-	if (od && (*od == 'b' || *od == 'B'))
-		return DELIVERY_BACKGROUND;
-	if (od && strchr("qQdD", *od))
-		return DELIVERY_QUEUE;
-	return r->cfg.delivery;
-}
-
-/*
- * Put the message in the queue: after a temporary failure (why is the
- * reason), or at once (why is NULL).  On success *id is the queue id.
- */
-static char *
-upper(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 'a' + 'A');
-	return s;
-}
-
-static int
-enqueue(
-    struct run *r, const char *why, const struct submit_result *res, char **id)
-{
-	struct submit_params p = params_of(r);
-	struct qentry e = { 0 };
-	char *err = NULL;
-	int st;
-
-	e.fd = -1;
-	e.account = xstrdup(r->acct->name);
-	e.sender = xstrdup(r->env.sender);
-	for (size_t i = 0; i < r->env.rcpts.n; i++)
-		/* the relay took it for some: never send it to them twice */
-		if (!res || i >= res->nrcpt ||
-		    res->rcpt[i].outcome != RCPT_DELIVERED)
-			strlist_push(&e.rcpts, r->env.rcpts.v[i]);
-	e.created = time(NULL);
-	if (why) {
-		e.attempts = 1;
-		e.last_attempt = e.created;
-		e.next_attempt = e.created + runner_backoff(1);
-		e.last_error = xstrdup(why);
-	} else {
-		e.next_attempt = e.created;
-	}
-	/* as they go on the wire: NOTIFY and RET are case-insensitive */
-	e.notify = p.notify ? upper(xstrdup(p.notify)) : NULL;
-	e.ret = p.ret ? upper(xstrdup(p.ret)) : NULL;
-	e.envid = p.envid ? xstrdup(p.envid) : NULL;
-	e.body_8bit = p.body_8bit;
-	st = queue_add(queue_dir(r), &e, &r->msg, &err);
-	if (st) {
-		/* one line: why it was not delivered, and why not queued */
-		fail(st,
-		    why ? xasprintf(
-		              "%s; message not queued either: %s", why, err)
-		        : xasprintf("message not queued: %s", err));
-		free(err);
-	} else {
-		*id = xstrdup(e.id);
-	}
-	qentry_release(&e);
-	return st;
-}
-
-/* Deliver now; on a temporary failure, queue (unless on_tempfail = fail). */
-static int
-send_message(struct run *r)
-{
-	const char *helo = r->acct->helo ? r->acct->helo : fqdn(r);
-	struct submit_params params = params_of(r);
-	struct submit_session *s;
-	struct submit_result res;
-	char *err = NULL, *id = NULL;
-	int st;
-
-	s = submit_open(r->acct, helo, r->opt.verbose, &err);
-	if (!s)
-		return fail(EX_SOFTWARE, err);
-	submit_send(s, r->env.sender, &r->env.rcpts, &params, &r->msg, &res);
-	submit_close(s);
-	st = exit_for[res.status];
-	if (st && res.nrcpt == r->env.rcpts.n) {
-		/* the relay took it for everyone and then the connection
-		 * failed: delivered all the same */
-		size_t done = 0;
-		while (done < res.nrcpt &&
-		    res.rcpt[done].outcome == RCPT_DELIVERED)
-			done++;
-		if (done == res.nrcpt)
-			st = 0;
-	}
-	if (st && res.status == SUBMIT_TEMPFAIL &&
-	    r->cfg.on_tempfail == TEMPFAIL_QUEUE) {
-		st = enqueue(r, res.message, &res, &id);
-		if (!st)
-			fprintf(stderr, "mailshim: queued as %s: %s\n", id,
-			    res.message);
-		free(id);
-	} else if (st) {
-		fail(st, res.message);
-		res.message = NULL;
-	}
-	submit_result_release(&res);
-	return st;
-}
-
-/* A runner for the configured queue, as -q and -odb need it. */
-static void
-runner_init(struct run *r, struct runner *q)
-{
-	memset(q, 0, sizeof(*q));
-	q->cfg = &r->cfg;
-	q->queue_dir = queue_dir(r);
-	q->helo = fqdn(r);
-	q->local_domain = r->local_domain;
-	q->aliases = r->have_aliases ? &r->aliases : NULL;
-	q->verbose = r->opt.verbose;
-}
-
-/*
- * delivery = background: the message is queued; a grandchild, detached
- * from the caller, delivers it while we return at once.
- */
-static void
-deliver_in_background(struct run *r, const char *id)
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return; /* queued all the same: the next -q delivers it */
-	if (pid > 0) {
-		waitpid(pid, NULL, 0);
-		return;
-	}
-	setsid();
-	if (fork() == 0) {
-		struct runner q;
-		char *err = NULL;
-		int fd = open("/dev/null", O_RDWR);
-
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
-		runner_init(r, &q);
-		q.verbose = 0;
-		q.id = id;
-		runner_run(&q, &err);
-		_exit(0);
-	}
-	_exit(0);
-}
-
-static int
-deliver(struct run *r)
-{
-	int st;
-
-	r->user = sysinfo_username();
-	st = load_config(r);
-	if (!st)
-		st = prepare(r);
-	print_notes(r);
-	if (st)
-		return st;
-	if (r->opt.mode == MODE_VERIFY) {
-		printf("%s\n", *r->env.sender ? r->env.sender : "<>");
-		for (size_t i = 0; i < r->env.rcpts.n; i++)
-			printf("%s\n", r->env.rcpts.v[i]);
-		return fflush(stdout) ? EX_IOERR : 0;
-	}
-	switch (delivery_mode(r)) {
-	case DELIVERY_DIRECT:
-		return send_message(r);
-	case DELIVERY_BACKGROUND: {
-		char *id = NULL;
-		st = enqueue(r, NULL, NULL, &id);
-		if (!st)
-			deliver_in_background(r, id);
-		free(id);
-		return st;
-	}
-	case DELIVERY_QUEUE: {
-		char *id = NULL;
-		st = enqueue(r, NULL, NULL, &id);
-		free(id);
-		return st;
-	}
-	}
-	return EX_SOFTWARE;
-}
-
-/* sendmail -q[x]: one run over the queue. */
-static int
-run_queue(struct run *r)
-{
-	const char *a = r->opt.queue_arg ? r->opt.queue_arg : "";
-	struct runner q;
-	char *err = NULL;
-	int st = load_config(r);
-
-	if (st)
-		return st;
-	runner_init(r, &q);
-	/* an empty selector selects nothing more than -q does */
-	if (*a == 'I' && a[1])
-		q.id = a + 1;
-	else if (*a == 'R' && a[1])
-		q.domain = a + 1;
-	else if (*a == 'S' && a[1])
-		q.sender = a + 1;
-	else if (*a == 'f')
-		q.force = 1; /* -qf: everything now, in the foreground */
-	else if (*a && r->opt.verbose)
-		/* -q30m: sendmail's daemon; here the timer repeats runs */
-		fprintf(stderr,
-		    "mailshim: note: -q%s: one run now; repeated "
-		    "runs are the timer's job\n",
-		    a);
-	/* a day is far longer than any sender takes to write its file */
-	queue_sweep_tmp(q.queue_dir, 86400);
-	st = runner_run(&q, &err);
-	if (st)
-		return fail(st, err);
-	if (r->opt.verbose)
-		fprintf(stderr,
-		    "mailshim: queue run: %u delivered, %u "
-		    "deferred, %u failed, %u busy\n",
-		    q.delivered, q.deferred, q.failed, q.busy);
-	return 0;
-}
-
-/* mailq, sendmail -bp */
-static int
-list_queue(struct run *r)
-{
-	char *err = NULL;
-	int st = load_config(r);
-
-	if (st)
-		return st;
-	st = runner_list(queue_dir(r), stdout, &err);
-	return st ? fail(st, err) : 0;
-}
-
-static int
-check_aliases(struct run *r)
-{
-	int st = load_config(r);
-
-	if (st)
-		return st;
-	/* Debian's package scripts run newaliases: report, but never fail */
-	for (size_t i = 0; r->have_aliases && i < r->aliases.problems.n; i++)
-		fprintf(stderr, "mailshim: warning: %s\n",
-		    r->aliases.problems.v[i]);
-	return 0;
-}
-
-static void
-run_release(struct run *r)
-{
-	options_release(&r->opt);
-	config_release(&r->cfg);
-	if (r->have_aliases)
-		aliases_release(&r->aliases);
-	free(r->local_domain);
-	free(r->fqdn);
-	free(r->user);
-	message_release(&r->msg);
-	envelope_release(&r->env);
-	free(r->caller_sender);
-	free(r->account_from);
-	strlist_release(&r->notes);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -635,7 +60,7 @@ main(int argc, char **argv)
 
 	st = options_parse(argc, argv, &r.opt, &err);
 	if (st) {
-		fail(st, err);
+		run_fail(st, err);
 		fputs(usage_text, stderr);
 		run_release(&r);
 		return st;
@@ -652,22 +77,22 @@ main(int argc, char **argv)
 		st = 0;
 		break;
 	case MODE_SMTP:
-		st = fail(EX_USAGE,
+		st = run_fail(EX_USAGE,
 		    xstrdup("-bs (SMTP on standard input) is "
 		            "not supported yet"));
 		break;
 	case MODE_LIST_QUEUE:
-		st = list_queue(&r);
+		st = run_list_queue(&r);
 		break;
 	case MODE_QUEUE_RUN:
 		st = run_queue(&r);
 		break;
 	case MODE_ALIASES:
-		st = check_aliases(&r);
+		st = run_check_aliases(&r);
 		break;
 	case MODE_VERIFY:
 	case MODE_DELIVER:
-		st = deliver(&r);
+		st = run_deliver(&r);
 		break;
 	}
 	run_release(&r);
