@@ -81,8 +81,8 @@ load_aliases(struct run *r)
 	return 0;
 }
 
-static int
-load_config(struct run *r)
+int
+run_load(struct run *r)
 {
 	char *err = NULL;
 	int st;
@@ -196,8 +196,8 @@ rewrite_from(struct run *r, const struct envelope_ctx *ctx)
 }
 
 /* Read the message and work out the envelope. */
-static int
-prepare(struct run *r)
+int
+run_prepare(struct run *r)
 {
 	struct envelope_ctx ctx = {
 		.local_domain = r->local_domain,
@@ -223,8 +223,7 @@ prepare(struct run *r)
 	/* -bv collects no message, unless the recipients are in it */
 	if (r->opt.mode == MODE_VERIFY && !r->opt.extract)
 		goto check;
-	st = message_read(
-	    &r->msg, STDIN_FILENO, r->opt.ignore_dots, NULL, &err);
+	st = message_read(&r->msg, r->in_fd, r->opt.ignore_dots, NULL, &err);
 	if (st)
 		return run_fail(st, err);
 	if (r->opt.extract &&
@@ -296,10 +295,6 @@ delivery_mode(const struct run *r)
 	return r->cfg.delivery;
 }
 
-/*
- * Put the message in the queue: after a temporary failure (why is the
- * reason), or at once (why is NULL).  On success *id is the queue id.
- */
 static char *
 upper(char *s)
 {
@@ -309,9 +304,15 @@ upper(char *s)
 	return s;
 }
 
+/*
+ * Put the message in the queue: after a temporary failure (why is the
+ * reason), or at once (why is NULL).  On success *id is the queue id; on
+ * failure the one-line reason goes to *failed, or to stderr when failed
+ * is NULL.
+ */
 static int
-enqueue(
-    struct run *r, const char *why, const struct submit_result *res, char **id)
+enqueue(struct run *r, const char *why, const struct submit_result *res,
+    char **id, char **failed)
 {
 	struct submit_params p = params_of(r);
 	struct qentry e = { 0 };
@@ -343,10 +344,13 @@ enqueue(
 	st = queue_add(queue_dir(r), &e, &r->msg, &err);
 	if (st) {
 		/* one line: why it was not delivered, and why not queued */
-		run_fail(st,
-		    why ? xasprintf(
-		              "%s; message not queued either: %s", why, err)
-		        : xasprintf("message not queued: %s", err));
+		char *msg = why
+		    ? xasprintf("%s; message not queued either: %s", why, err)
+		    : xasprintf("message not queued: %s", err);
+		if (failed)
+			*failed = msg;
+		else
+			run_fail(st, msg);
 		free(err);
 	} else {
 		*id = xstrdup(e.id);
@@ -355,24 +359,44 @@ enqueue(
 	return st;
 }
 
-/* Deliver now; on a temporary failure, queue (unless on_tempfail = fail). */
-static int
-send_message(struct run *r)
+/*
+ * A session for the run's account: the one kept from the previous message
+ * when it is for the same account (-bs), else a new one.
+ */
+static struct submit_session *
+session_for(struct run *r, char **err)
 {
-	const char *helo = r->acct->helo ? r->acct->helo : fqdn(r);
+	if (r->session && r->session_acct == r->acct)
+		return r->session;
+	submit_close(r->session);
+	r->session = submit_open(r->acct,
+	    r->acct->helo ? r->acct->helo : fqdn(r), r->opt.verbose, err);
+	r->session_acct = r->session ? r->acct : NULL;
+	return r->session;
+}
+
+/*
+ * Deliver now; on a temporary failure, queue (unless on_tempfail = fail).
+ * Nothing is printed: o says what happened.
+ */
+void
+run_deliver_now(struct run *r, struct outcome *o)
+{
 	struct submit_params params = params_of(r);
 	struct submit_session *s;
 	struct submit_result res;
-	char *err = NULL, *id = NULL;
-	int st;
+	char *err = NULL;
 
-	s = submit_open(r->acct, helo, r->opt.verbose, &err);
-	if (!s)
-		return run_fail(EX_SOFTWARE, err);
+	memset(o, 0, sizeof(*o));
+	s = session_for(r, &err);
+	if (!s) {
+		o->status = EX_SOFTWARE;
+		o->why = err;
+		return;
+	}
 	submit_send(s, r->env.sender, &r->env.rcpts, &params, &r->msg, &res);
-	submit_close(s);
-	st = exit_for[res.status];
-	if (st && res.nrcpt == r->env.rcpts.n) {
+	o->status = exit_for[res.status];
+	if (o->status && res.nrcpt == r->env.rcpts.n) {
 		/* the relay took it for everyone and then the connection
 		 * failed: delivered all the same */
 		size_t done = 0;
@@ -380,20 +404,46 @@ send_message(struct run *r)
 		    res.rcpt[done].outcome == RCPT_DELIVERED)
 			done++;
 		if (done == res.nrcpt)
-			st = 0;
+			o->status = 0;
 	}
-	if (st && res.status == SUBMIT_TEMPFAIL &&
+	if (o->status && res.status == SUBMIT_TEMPFAIL &&
 	    r->cfg.on_tempfail == TEMPFAIL_QUEUE) {
-		st = enqueue(r, res.message, &res, &id);
-		if (!st)
-			fprintf(stderr, "mailshim: queued as %s: %s\n", id,
-			    res.message);
-		free(id);
-	} else if (st) {
-		run_fail(st, res.message);
+		o->status = enqueue(r, res.message, &res, &o->id, &o->why);
+		o->queued = !o->status;
+		if (o->queued) {
+			o->why = res.message;
+			res.message = NULL;
+		}
+	} else if (o->status) {
+		o->relay_code = res.code;
+		o->why = res.message;
 		res.message = NULL;
 	}
 	submit_result_release(&res);
+}
+
+void
+outcome_release(struct outcome *o)
+{
+	free(o->id);
+	free(o->why);
+	memset(o, 0, sizeof(*o));
+}
+
+/* The command line's delivery: one line on stderr for what went wrong. */
+static int
+send_message(struct run *r)
+{
+	struct outcome o;
+	int st;
+
+	run_deliver_now(r, &o);
+	st = o.status;
+	if (o.queued)
+		fprintf(stderr, "mailshim: queued as %s: %s\n", o.id, o.why);
+	else if (st)
+		fprintf(stderr, "mailshim: %s\n", o.why ? o.why : "failed");
+	outcome_release(&o);
 	return st;
 }
 
@@ -453,9 +503,9 @@ run_deliver(struct run *r)
 	int st;
 
 	r->user = sysinfo_username();
-	st = load_config(r);
+	st = run_load(r);
 	if (!st)
-		st = prepare(r);
+		st = run_prepare(r);
 	print_notes(r);
 	if (st)
 		return st;
@@ -470,7 +520,7 @@ run_deliver(struct run *r)
 		return send_message(r);
 	case DELIVERY_BACKGROUND: {
 		char *id = NULL;
-		st = enqueue(r, NULL, NULL, &id);
+		st = enqueue(r, NULL, NULL, &id, NULL);
 		if (!st)
 			deliver_in_background(r, id);
 		free(id);
@@ -478,7 +528,7 @@ run_deliver(struct run *r)
 	}
 	case DELIVERY_QUEUE: {
 		char *id = NULL;
-		st = enqueue(r, NULL, NULL, &id);
+		st = enqueue(r, NULL, NULL, &id, NULL);
 		free(id);
 		return st;
 	}
@@ -493,7 +543,7 @@ run_queue(struct run *r)
 	const char *a = r->opt.queue_arg ? r->opt.queue_arg : "";
 	struct runner q;
 	char *err = NULL;
-	int st = load_config(r);
+	int st = run_load(r);
 
 	if (st)
 		return st;
@@ -531,7 +581,7 @@ int
 run_list_queue(struct run *r)
 {
 	char *err = NULL;
-	int st = load_config(r);
+	int st = run_load(r);
 
 	if (st)
 		return st;
@@ -542,7 +592,7 @@ run_list_queue(struct run *r)
 int
 run_check_aliases(struct run *r)
 {
-	int st = load_config(r);
+	int st = run_load(r);
 
 	if (st)
 		return st;
@@ -554,8 +604,22 @@ run_check_aliases(struct run *r)
 }
 
 void
+run_next_message(struct run *r)
+{
+	message_release(&r->msg);
+	envelope_release(&r->env);
+	free(r->caller_sender);
+	free(r->account_from);
+	r->caller_sender = r->account_from = NULL;
+	r->acct = NULL;
+	strlist_release(&r->notes);
+}
+
+void
 run_release(struct run *r)
 {
+	submit_close(r->session);
+	r->session = NULL;
 	options_release(&r->opt);
 	config_release(&r->cfg);
 	if (r->have_aliases)
