@@ -64,6 +64,7 @@ struct config {
 	enum delivery delivery;       /* default DELIVERY_DIRECT */
 	long queue_concurrency;       /* connections at once, default 4 */
 	long queue_lifetime;          /* seconds, default 5 days */
+	long max_message_size;        /* octets, -bs SIZE; 0: no limit */
 	struct account *accounts;
 	size_t naccounts;
 };

@@ -19,7 +19,7 @@
 
 static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
     p_auth, p_bool, p_timeout, p_mail_type, p_provider, p_match_from,
-    p_from_policy, p_on_tempfail, p_delivery, p_concurrency, p_duration;
+    p_from_policy, p_on_tempfail, p_delivery, p_concurrency, p_duration, p_size;
 
 #define A(f) offsetof(struct account, f)
 #define C(f) offsetof(struct config, f)
@@ -34,6 +34,7 @@ static const struct keydef keys[] = {
 	{ "queue_concurrency", S_GLOBAL, 0, p_concurrency,
 	    C(queue_concurrency) },
 	{ "queue_lifetime", S_GLOBAL, 0, p_duration, C(queue_lifetime) },
+	{ "max_message_size", S_GLOBAL, 0, p_size, C(max_message_size) },
 	{ "provider", S_ACCOUNT, 0, p_provider, A(provider) },
 	{ "host", S_ACCOUNT, 0, p_host, A(host) },
 	{ "port", S_ACCOUNT, 0, p_port, A(port) },
@@ -344,6 +345,34 @@ p_duration(const char *v, void *dst)
 	digits[n] = '\0';
 	if (decimal(digits, 1, 365L * 86400, &num) == -1 ||
 	    num > 365L * 86400 / mult || num * mult < 60)
+		return expect;
+	*(long *)dst = num * mult;
+	return NULL;
+}
+
+/* A size in octets, or with a unit k, M or G (1024s); 0 is no limit. */
+static const char *
+p_size(const char *v, void *dst)
+{
+	static const char expect[] = "expected a size such as 10M, 512k or "
+	                             "0 (no limit), at most 4G";
+	size_t n = strlen(v);
+	long mult = 1, num;
+	char digits[32];
+
+	if (n && strchr("kKmMgG", v[n - 1])) {
+		mult = (v[n - 1] == 'k' || v[n - 1] == 'K') ? 1024L
+		    : (v[n - 1] == 'm' || v[n - 1] == 'M')
+		    ? 1024L * 1024
+		    : 1024L * 1024 * 1024;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(digits))
+		return expect;
+	memcpy(digits, v, n);
+	digits[n] = '\0';
+	if (decimal(digits, 0, 4L * 1024 * 1024 * 1024, &num) == -1 ||
+	    num > 4L * 1024 * 1024 * 1024 / mult)
 		return expect;
 	*(long *)dst = num * mult;
 	return NULL;

@@ -77,9 +77,7 @@ main(int argc, char **argv)
 		st = 0;
 		break;
 	case MODE_SMTP:
-		st = run_fail(EX_USAGE,
-		    xstrdup("-bs (SMTP on standard input) is "
-		            "not supported yet"));
+		st = run_smtp(&r);
 		break;
 	case MODE_LIST_QUEUE:
 		st = run_list_queue(&r);

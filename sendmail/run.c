@@ -20,6 +20,7 @@
 #include "queue.h"
 #include "run.h"
 #include "runner.h"
+#include "smtp_stdio.h"
 #include "submit.h"
 #include "sysinfo.h"
 
@@ -39,9 +40,18 @@ static const int exit_for[] = {
 	[SUBMIT_SOFTWARE] = EX_SOFTWARE,
 };
 
+/* -bs: a failure goes into the SMTP reply, not onto stderr */
+static int quiet_failures;
+static char *last_failure;
+
 int
 run_fail(int status, char *msg)
 {
+	if (quiet_failures) {
+		free(last_failure);
+		last_failure = msg;
+		return status;
+	}
 	fprintf(stderr, "mailshim: %s\n", msg);
 	free(msg);
 	return status;
@@ -632,4 +642,92 @@ run_release(struct run *r)
 	free(r->caller_sender);
 	free(r->account_from);
 	strlist_release(&r->notes);
+}
+
+/* ---- sendmail -bs ------------------------------------------------------- */
+
+/* The final reply for a message that could not be taken. */
+static void
+refusal(int status, int relay_code, const char *why, char *reply, size_t n)
+{
+	if (!why)
+		why = "failed";
+	if ((status == EX_NOUSER || status == EX_UNAVAILABLE) &&
+	    relay_code >= 500 && relay_code < 600)
+		snprintf(reply, n, "%d %s", relay_code, why); /* the relay's */
+	else if (status == EX_DATAERR || status == EX_USAGE)
+		snprintf(reply, n, "554 5.6.0 %s", why);
+	else if (status == EX_NOPERM || status == EX_CONFIG ||
+	    status == EX_SOFTWARE)
+		/* not the client's doing: it may try again later */
+		snprintf(reply, n, "451 4.3.5 %s", why);
+	else
+		snprintf(reply, n, "451 4.3.0 %s", why);
+}
+
+/* The data hook: the transaction goes the way of a sendmail -f ... call. */
+static void
+bs_data(void *arg, const struct smtp_txn *t, int fd, char *reply, size_t n)
+{
+	struct run *r = arg;
+	struct outcome o = { 0 };
+	int st;
+
+	r->opt.sender = t->sender;
+	strlist_release(&r->opt.recipients);
+	for (size_t i = 0; i < t->rcpts.n; i++)
+		strlist_push(&r->opt.recipients, t->rcpts.v[i]);
+	r->opt.extract = 0;
+	r->opt.ignore_dots = 1; /* the engine ended DATA and unstuffed it */
+	r->in_fd = fd;
+	st = run_prepare(r);
+	if (st) {
+		refusal(st, 0, last_failure, reply, n);
+	} else if (delivery_mode(r) == DELIVERY_DIRECT) {
+		run_deliver_now(r, &o);
+		if (!o.status) {
+			char *id = o.id ? NULL : queue_new_id();
+			snprintf(reply, n, "250 2.0.0 Ok: queued as %s",
+			    o.id ? o.id : id);
+			free(id);
+		} else {
+			refusal(o.status, o.relay_code, o.why, reply, n);
+		}
+		outcome_release(&o);
+	} else {
+		char *id = NULL, *why = NULL;
+		st = enqueue(r, NULL, NULL, &id, &why);
+		if (st) {
+			refusal(st, 0, why, reply, n);
+		} else {
+			snprintf(reply, n, "250 2.0.0 Ok: queued as %s", id);
+			if (delivery_mode(r) == DELIVERY_BACKGROUND)
+				deliver_in_background(r, id);
+		}
+		free(id);
+		free(why);
+	}
+	r->opt.sender = NULL;
+	r->in_fd = 0;
+	run_next_message(r);
+}
+
+int
+run_smtp(struct run *r)
+{
+	struct smtp_stdio_opts opts = { 0 };
+	struct smtp_stdio_hooks hooks = { .arg = r, .data = bs_data };
+	int st = run_load(r);
+
+	if (st)
+		return st;
+	opts.hostname = r->local_domain;
+	opts.max_size = r->cfg.max_message_size;
+	opts.idle_timeout = 300;
+	quiet_failures = 1;
+	st = smtp_stdio_serve(STDIN_FILENO, STDOUT_FILENO, &opts, &hooks);
+	quiet_failures = 0;
+	free(last_failure);
+	last_failure = NULL;
+	return st;
 }

@@ -57,6 +57,10 @@ int run_queue(struct run *r);
 /* mailq, sendmail -bp. */
 int run_list_queue(struct run *r);
 
+/* sendmail -bs: SMTP with the caller on standard input and output; each
+ * transaction goes the way a sendmail -f ... call would. */
+int run_smtp(struct run *r);
+
 /* newaliases, sendmail -bi. */
 int run_check_aliases(struct run *r);
 

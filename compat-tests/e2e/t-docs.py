@@ -61,7 +61,7 @@ def test(env):
                              k[len(flag):] in ('x', 'xv'))
                for k in rows),
            'mailshim(8) table has a row for %s' % flag)
-    is_(rows.get('-bs'), 'refused', 'the table says -bs is refused for now')
+    is_(rows.get('-bs'), 'honoured', 'the table says -bs is served')
     is_(rows.get('-X'), 'ignored', 'the table says -X is ignored')
 
     keys = config_keys()

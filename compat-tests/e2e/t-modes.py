@@ -92,8 +92,6 @@ def test_notes(env):
 
 def test_refusals(env):
     for flag, why in (
-            ('-bs', 'mailshim: -bs (SMTP on standard input) is not '
-             'supported yet\n'),
             ('-bd', 'mailshim: -bd is not supported: mailshim sends mail to '
              'a relay and runs no daemon\n'),
             ('-bt', 'mailshim: -bt is not supported: mailshim has no '
