@@ -653,9 +653,21 @@ refusal(int status, int relay_code, const char *why, char *reply, size_t n)
 	if (!why)
 		why = "failed";
 	if ((status == EX_NOUSER || status == EX_UNAVAILABLE) &&
-	    relay_code >= 500 && relay_code < 600)
-		snprintf(reply, n, "%d %s", relay_code, why); /* the relay's */
-	else if (status == EX_DATAERR || status == EX_USAGE)
+	    relay_code >= 500 && relay_code < 600) {
+		/* the relay's code, and its enhanced code (RFC 2034) when its
+		 * reply has one, else 5.0.0 */
+		char enh[16] = "5.0.0";
+		for (const char *p = why; *p; p++) {
+			int a, b, c, len = 0;
+			if (*p == '5' && (p == why || p[-1] == ' ') &&
+			    sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &len) == 3 &&
+			    (p[len] == ' ' || !p[len])) {
+				snprintf(enh, sizeof(enh), "%d.%d.%d", a, b, c);
+				break;
+			}
+		}
+		snprintf(reply, n, "%d %s %s", relay_code, enh, why);
+	} else if (status == EX_DATAERR || status == EX_USAGE)
 		snprintf(reply, n, "554 5.6.0 %s", why);
 	else if (status == EX_NOPERM || status == EX_CONFIG ||
 	    status == EX_SOFTWARE)

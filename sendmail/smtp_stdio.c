@@ -155,8 +155,10 @@ hook_reply(struct session *s, const char *r, const char *classes)
 			n--;
 		if (n >= 3 && !memcmp(p, r, 3) &&
 		    (n == 3 || p[3] == ' ' || p[3] == '-')) {
-			n -= n == 3 ? 3 : 4;
-			p += 4;
+			size_t skip = n == 3 ? 3 : 4; /* its own code */
+
+			p += skip;
+			n -= skip;
 		}
 		if (n > 0 || nlines == 0) {
 			text[nlines] = p;
@@ -190,13 +192,23 @@ read_more(struct session *s)
 		ssize_t n;
 		int r;
 
+		struct pollfd p[2] = { { .fd = s->in, .events = POLLIN },
+			/* no events asked: POLLERR/POLLHUP still come, and say
+			 * the client closed our output while we wait for it */
+			{ .fd = s->out, .events = 0 } };
+
 		if (flush_out(s) < 0)
 			return IO_ERR;
-		r = wait_fd(s->in, POLLIN, s->timeout_ms);
+		do
+			r = poll(p, 2, s->timeout_ms);
+		while (r < 0 && errno == EINTR);
 		if (r == 0)
 			return IO_TIMEOUT;
 		if (r < 0)
 			return IO_ERR;
+		if (!(p[0].revents & (POLLIN | POLLHUP)) &&
+		    (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
+			return IO_ERR; /* nobody reads our replies any more */
 		n = read(s->in, s->ibuf + s->iend, sizeof(s->ibuf) - s->iend);
 		if (n > 0) {
 			s->iend += (size_t)n;
