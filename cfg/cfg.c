@@ -64,6 +64,7 @@ struct loader {
 	struct config *cfg;
 	char *text; /* the whole file, wiped when freed */
 	size_t len;
+	mode_t mode; /* of the file, for secret_readable() */
 	struct sect *sects;
 	size_t nsects, alloc;
 	dictionary *ini;
@@ -185,6 +186,7 @@ read_text(struct loader *l)
 		rc = cannot_read(l, strerror(EFBIG));
 		goto out;
 	}
+	l->mode = st.st_mode;
 	/* one read past the size sees a file that grew; no realloc copies */
 	alloc = (size_t)st.st_size + 2;
 	l->text = xmalloc(alloc);
@@ -209,6 +211,33 @@ read_text(struct loader *l)
 out:
 	close(fd);
 	return rc;
+}
+
+/*
+ * A file that holds a secret must not be readable by others; its group may
+ * read it (root:mailshim 0640 is how a setgid mailshim reads it).
+ */
+static int
+secret_readable(struct loader *l, const char *file, mode_t mode)
+{
+	if (!(mode & S_IROTH))
+		return 0;
+	if (!l->err)
+		l->err = xasprintf("%s: holds a secret and is readable by "
+		                   "others: run chmod o-r %s",
+		    file, file);
+	return EX_CONFIG;
+}
+
+/* Refuse a config file readable by others when it holds a secret. */
+static int
+check_secret_mode(struct loader *l)
+{
+	for (size_t i = 0; i < l->nsects; i++)
+		for (size_t j = 0; j < l->sects[i].nents; j++)
+			if (l->sects[i].ents[j].kd->flags & KF_SECRET)
+				return secret_readable(l, l->path, l->mode);
+	return 0;
 }
 
 /* ---- the scanner -------------------------------------------------------- */
@@ -547,6 +576,8 @@ read_password_file(struct loader *l, const struct ent *e, struct account *a)
 		                        : "not a regular file");
 		goto out;
 	}
+	if ((rc = secret_readable(l, file, st.st_mode)))
+		goto out;
 	while (!nl && len < MAX_SECRET) {
 		got = read(fd, buf + len, MAX_SECRET - len);
 		if (got == -1 && errno == EINTR)
@@ -654,6 +685,17 @@ finish_account(struct loader *l, const struct sect *s, struct account *a)
 		    "[%s] needs 'from' for from_policy = %s", s->name,
 		    from_policy_name(a->from_policy));
 	}
+	if (a->tls == TLS_NONE && a->auth != AUTH_NONE &&
+	    !a->allow_plaintext_auth) {
+		e = find_ent(s, "tls");
+		return fail(l, e ? e->line : s->line,
+		    "[%s] would send the password without TLS (tls = none): "
+		    "set allow_plaintext_auth = yes to allow it",
+		    s->name);
+	}
+	if (a->tls == TLS_NONE && (e = find_ent(s, "tls_pin")))
+		return fail(l, e->line, "'tls_pin' set but tls = none in [%s]",
+		    s->name);
 	if (a->port == 0)
 		a->port = a->tls == TLS_IMPLICIT ? 465 : 587;
 	return 0;
@@ -757,6 +799,8 @@ config_load(const char *path, struct config *cfg, char **err)
 	rc = read_text(&l);
 	if (!rc)
 		rc = scan(&l);
+	if (!rc)
+		rc = check_secret_mode(&l);
 	if (!rc)
 		rc = load_ini(&l);
 	if (!rc)

@@ -40,8 +40,12 @@ struct account {
 	char *helo;          /* EHLO name, or NULL for the host's FQDN */
 	char *ca_file;       /* or NULL for the system store */
 	int tls_verify;      /* default 1 */
-	long timeout;        /* seconds, default 60 */
-	int line;            /* line of the section header, for messages */
+	int tls_min_version; /* 12 (TLS 1.2, the default) or 13 */
+	char *tls_pin; /* CURLOPT_PINNEDPUBLICKEY: "sha256//..." or NULL */
+	/* with tls = none, send credentials anyway: default 0 */
+	int allow_plaintext_auth;
+	long timeout; /* seconds, default 60 */
+	int line;     /* line of the section header, for messages */
 	/* globs of the senders this account is for (match_from), or none */
 	struct strlist match_from;
 	/* default FROM_KEEP; the others only with 'from' set */

@@ -19,7 +19,8 @@
 
 static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
     p_auth, p_bool, p_timeout, p_mail_type, p_provider, p_match_from,
-    p_from_policy, p_on_tempfail, p_delivery, p_concurrency, p_duration, p_size;
+    p_from_policy, p_tls_min_version, p_tls_pin, p_on_tempfail, p_delivery,
+    p_concurrency, p_duration, p_size;
 
 #define A(f) offsetof(struct account, f)
 #define C(f) offsetof(struct config, f)
@@ -53,6 +54,12 @@ static const struct keydef keys[] = {
 	{ "helo", S_ACCOUNT, 0, p_name, A(helo) },
 	{ "ca_file", S_ACCOUNT, 0, p_string, A(ca_file) },
 	{ "tls_verify", S_ACCOUNT, 0, p_bool, A(tls_verify) },
+	{ "tls_min_version", S_ACCOUNT, 0, p_tls_min_version,
+	    A(tls_min_version) },
+	/* several pins are separated by ';': a silent cut would lose them */
+	{ "tls_pin", S_ACCOUNT, KF_NOCUT, p_tls_pin, A(tls_pin) },
+	{ "allow_plaintext_auth", S_ACCOUNT, 0, p_bool,
+	    A(allow_plaintext_auth) },
 	{ "timeout", S_ACCOUNT, 0, p_timeout, A(timeout) },
 };
 
@@ -401,6 +408,58 @@ p_tls(const char *v, void *dst)
 }
 
 static const char *
+p_tls_min_version(const char *v, void *dst)
+{
+	if (!strcmp(v, "1.2"))
+		*(int *)dst = 12;
+	else if (!strcmp(v, "1.3"))
+		*(int *)dst = 13;
+	else
+		return "expected 1.2 or 1.3";
+	return NULL;
+}
+
+static int
+is_base64(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/*
+ * Public-key pins as CURLOPT_PINNEDPUBLICKEY takes them: "sha256//" and the
+ * base64 of a SHA-256 digest (43 characters and '='), several separated by
+ * ';' without white space.
+ */
+static const char *
+p_tls_pin(const char *v, void *dst)
+{
+	static const char prefix[] = "sha256//";
+	const char *p = v;
+
+	for (;;) {
+		if (strncmp(p, prefix, sizeof(prefix) - 1))
+			goto bad;
+		p += sizeof(prefix) - 1;
+		for (int i = 0; i < 43; i++, p++)
+			if (!is_base64((unsigned char)*p))
+				goto bad;
+		if (*p++ != '=')
+			goto bad;
+		if (!*p)
+			break;
+		if (*p++ != ';')
+			goto bad;
+	}
+	set_string(dst, v);
+	return NULL;
+bad:
+	return "expected sha256// and the base64 SHA-256 of the relay's "
+	       "public key (44 characters ending in '='), several separated "
+	       "by ';'";
+}
+
+static const char *
 p_auth(const char *v, void *dst)
 {
 	const struct word *w = pick(auth_words, v);
@@ -553,7 +612,7 @@ stores_string(parse_fn *parse)
 {
 	return parse == p_string || parse == p_secret || parse == p_name ||
 	    parse == p_from || parse == p_host || parse == p_mail_type ||
-	    parse == p_provider;
+	    parse == p_provider || parse == p_tls_pin;
 }
 
 /* ---- lookups, defaults, release ----------------------------------------- */
@@ -595,6 +654,7 @@ set_defaults(int scope, void *base)
 	}
 	a->tls = TLS_STARTTLS;
 	a->tls_verify = 1;
+	a->tls_min_version = 12;
 	a->timeout = 60;
 }
 

@@ -323,6 +323,12 @@ class Env:
                 section.pop(key, None)
             else:
                 section[key] = value
+        # tls = none with credentials is refused unless said on purpose
+        if (str(acct.get('tls', '')).lower() == 'none'
+                and acct.get('username') is not None
+                and str(acct.get('auth', 'plain')).lower() != 'none'
+                and 'allow_plaintext_auth' not in keys):
+            acct['allow_plaintext_auth'] = 'yes'
 
         def render(title, section):
             return f'[{title}]\n' + ''.join(

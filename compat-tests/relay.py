@@ -119,6 +119,7 @@ class ListenerSpec:
     dsn: bool = False              # DSN offered (after STARTTLS, if any)
     eightbitmime: bool = True      # 8BITMIME offered
     data_delay: float = 0.0        # seconds before the reply to the dot
+    tls12_max: bool = False        # TLS 1.2 at most (no TLS 1.3)
 
 
 LISTENERS: Dict[str, ListenerSpec] = {s.name: s for s in (
@@ -141,6 +142,8 @@ LISTENERS: Dict[str, ListenerSpec] = {s.name: s for s in (
     ListenerSpec('dsn_starttls', 'starttls', 'good', dsn=True),
     # like plain, but each message takes 100 ms: connections overlap
     ListenerSpec('slow', 'none', auth_before_tls=True, data_delay=0.1),
+    # like starttls, but the handshake cannot reach TLS 1.3
+    ListenerSpec('tls12only', 'starttls', 'good', tls12_max=True),
 )}
 
 
@@ -887,6 +890,10 @@ class Relay:
         for name in self.listener_names:
             spec = LISTENERS[name]
             ctx = contexts.get(spec.cert)
+            if spec.tls12_max:
+                ctx = self._server_context(self.server_cert,
+                                           self.server_key)
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             kwargs = dict(
                 hostname=SERVER_NAME, ident=IDENT, loop=self._loop,
                 timeout=60, data_size_limit=self.data_size_limit,

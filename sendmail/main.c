@@ -1,8 +1,8 @@
 /*
  * main.c - mailshim, a sendmail for hosts that send mail through a relay.
  *
- * Dispatch only: make the standard descriptors safe, parse the command
- * line, and hand over to the run (run.c) the mode asks for.
+ * Dispatch only: make the standard descriptors safe, harden the process
+ * (privilege.c), parse the command line, and hand over to the run (run.c) the mode asks for.
  */
 #include "config.h"
 
@@ -15,6 +15,7 @@
 #include <sysexits.h>
 
 #include "options.h"
+#include "privilege.h"
 #include "run.h"
 #include "submit.h"
 
@@ -51,6 +52,7 @@ main(int argc, char **argv)
 	int st;
 
 	open_std_fds();
+	privilege_harden();
 	signal(SIGPIPE, SIG_IGN);
 	/* a file size limit makes writes fail (EFBIG: queue later), not kill */
 	signal(SIGXFSZ, SIG_IGN);
@@ -62,6 +64,12 @@ main(int argc, char **argv)
 	if (st) {
 		run_fail(st, err);
 		fputs(usage_text, stderr);
+		run_release(&r);
+		return st;
+	}
+	/* before any file is read */
+	if ((st = privilege_user_config(r.opt.config, &err))) {
+		run_fail(st, err);
 		run_release(&r);
 		return st;
 	}

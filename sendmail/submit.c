@@ -445,7 +445,11 @@ setup(struct submit_session *s, const char *helo)
 
 	if (a->tls != TLS_NONE) {
 		SET(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-		SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+		SET(CURLOPT_SSLVERSION,
+		    a->tls_min_version == 13 ? (long)CURL_SSLVERSION_TLSv1_3
+		                             : (long)CURL_SSLVERSION_TLSv1_2);
+		if (a->tls_pin)
+			SET(CURLOPT_PINNEDPUBLICKEY, a->tls_pin);
 		SET(CURLOPT_SSL_VERIFYPEER, a->tls_verify ? 1L : 0L);
 		SET(CURLOPT_SSL_VERIFYHOST, a->tls_verify ? 2L : 0L);
 		if (a->ca_file)
@@ -642,6 +646,12 @@ classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
 		        "relay %s:%u not verified: %s (check host and ca_file)",
 		        a->host, a->port, e));
 		break;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		result(res, SUBMIT_CONFIG, 0,
+		    xasprintf("TLS public key of relay %s:%u does not match "
+		              "tls_pin",
+		        a->host, a->port));
+		break;
 	case CURLE_SSL_CACERT_BADFILE:
 		result(res, SUBMIT_CONFIG, 0,
 		    xasprintf("cannot load CA "
@@ -660,7 +670,10 @@ classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
 		    xasprintf("TLS handshake with "
 		              "relay %s:%u failed: %s%s",
 		        a->host, a->port, e,
-		        a->tls == TLS_IMPLICIT
+		        a->tls_min_version == 13
+		            ? " (tls_min_version = 1.3: does the relay offer "
+		              "TLS 1.3?)"
+		            : a->tls == TLS_IMPLICIT
 		            ? " (is this an implicit-TLS port? "
 		              "use tls = starttls for ports 25 and 587)"
 		            : ""));

@@ -178,6 +178,7 @@ def two_accounts(env, concurrency):
 
     def account(name, mail_type, match):
         return (f'[{name}]\nhost = 127.0.0.1\nport = {port}\ntls = none\n'
+                f'allow_plaintext_auth = yes\n'
                 f'username = AppKey\npassword = SecretKey\n'
                 f'mail_type = {mail_type}\nmatch_from = {match}\n'
                 f'helo = client.test\ntimeout = 10\n')

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,10 @@
 static char *tmpdir;
 static struct strlist made; /* files to remove at the end */
 
-/* Write len bytes to tmpdir/name and return the path (owned by made). */
+/*
+ * Write len bytes to tmpdir/name with mode 0600 (a file holding a secret
+ * must not be readable by others) and return the path (owned by made).
+ */
 static const char *
 put_bytes(const char *name, const char *text, size_t len)
 {
@@ -29,7 +33,7 @@ put_bytes(const char *name, const char *text, size_t len)
 	FILE *f;
 
 	if (!(f = fopen(path, "w")) || fwrite(text, 1, len, f) != len ||
-	    fclose(f) != 0) {
+	    fclose(f) != 0 || chmod(path, 0600) == -1) {
 		printf(
 		    "Bail out! cannot write %s: %s\n", path, strerror(errno));
 		exit(1);
@@ -115,6 +119,12 @@ field(const struct config *cfg, const struct account *a, const char *f)
 		return xasprintf("%d", a->tls_verify);
 	if (!strcmp(f, "timeout"))
 		return xasprintf("%ld", a->timeout);
+	if (!strcmp(f, "tls_min_version"))
+		return xasprintf("%d", a->tls_min_version);
+	if (!strcmp(f, "tls_pin"))
+		return dup_or_null(a->tls_pin);
+	if (!strcmp(f, "allow_plaintext_auth"))
+		return xasprintf("%d", a->allow_plaintext_auth);
 	if (!strcmp(f, "line"))
 		return xasprintf("%d", a->line);
 	return xasprintf("(no field %s)", f);
@@ -147,6 +157,12 @@ field(const struct config *cfg, const struct account *a, const char *f)
 	"TLS = tls\n"
 
 #define MIN "[relay]\nhost = smtp.example.com\n"
+/* two well-formed tls_pin values */
+#define PIN1 "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQ="
+#define PIN2 "sha256//abc+/0123456789abc+/0123456789Zyxwvutsrqpon="
+#define PIN_EXPECT                                                             \
+	"expected sha256// and the base64 SHA-256 of the relay's public "      \
+	"key (44 characters ending in '='), several separated by ';'"
 #define NHN "[nhn]\nprovider = nhncloud\nappkey = AK\nsecretkey = SK\n"
 
 static const struct value_case {
@@ -186,6 +202,30 @@ static const struct value_case {
 	{ MIN, NULL, "auth", "none" },
 	{ MIN, NULL, "tls_verify", "1" },
 	{ MIN, NULL, "timeout", "60" },
+	{ MIN, NULL, "tls_min_version", "12" },
+	{ MIN, NULL, "tls_pin", NULL },
+	{ MIN, NULL, "allow_plaintext_auth", "0" },
+	{ MIN "tls_min_version = 1.2\n", NULL, "tls_min_version", "12" },
+	{ MIN "tls_min_version = 1.3\n", NULL, "tls_min_version", "13" },
+	{ MIN "tls_pin = " PIN1 "\n", NULL, "tls_pin", PIN1 },
+	{ MIN "tls_pin = \"" PIN1 ";" PIN2 "\"\n", NULL, "tls_pin",
+	    PIN1 ";" PIN2 },
+	{ MIN "tls = tls\ntls_pin = " PIN2 "\n", NULL, "tls_pin", PIN2 },
+	{ MIN "tls = none\nusername = u\npassword = p\n"
+	      "allow_plaintext_auth = yes\n",
+	    NULL, "allow_plaintext_auth", "1" },
+	{ MIN "tls = none\nusername = u\npassword = p\n"
+	      "allow_plaintext_auth = yes\n",
+	    NULL, "auth", "plain" },
+	{ MIN "tls = none\nauth = login\nusername = u\npassword = p\n"
+	      "allow_plaintext_auth = on\n",
+	    NULL, "auth", "login" },
+	/* accepted, if pointless, with TLS or without credentials */
+	{ MIN "username = u\npassword = p\nallow_plaintext_auth = yes\n", NULL,
+	    "allow_plaintext_auth", "1" },
+	{ MIN "tls = none\nallow_plaintext_auth = no\n", NULL,
+	    "allow_plaintext_auth", "0" },
+	{ MIN "tls = none\nauth = none\n", NULL, "auth", "none" },
 	{ MIN, NULL, "provider", NULL },
 	{ MIN, NULL, "username", NULL },
 	{ MIN, NULL, "sasl_user", NULL },
@@ -410,6 +450,60 @@ static const struct error_case {
 	{ MIN "mail_type = auth\n",
 	    ":3: 'mail_type' set but no 'username' "
 	    "in [relay]" },
+	{ MIN "tls_min_version = 1.1\n",
+	    ":3: bad value for 'tls_min_version' in [relay]: "
+	    "expected 1.2 or 1.3 (got '1.1')" },
+	{ MIN "tls_min_version = 1.3.0\n",
+	    ":3: bad value for 'tls_min_version' in [relay]: "
+	    "expected 1.2 or 1.3 (got '1.3.0')" },
+	{ MIN "tls_min_version = TLSv1.3\n",
+	    ":3: bad value for 'tls_min_version' in [relay]: "
+	    "expected 1.2 or 1.3 (got 'TLSv1.3')" },
+	{ MIN "tls = none\nusername = u\npassword = p\n",
+	    ":3: [relay] would send the password without TLS (tls = none): "
+	    "set allow_plaintext_auth = yes to allow it" },
+	{ MIN "username = u\npassword = p\nauth = login\n\ntls = none\n",
+	    ":7: [relay] would send the password without TLS (tls = none): "
+	    "set allow_plaintext_auth = yes to allow it" },
+	{ MIN "tls = none\nusername = u\npassword = p\n"
+	      "allow_plaintext_auth = no\n",
+	    ":3: [relay] would send the password without TLS (tls = none): "
+	    "set allow_plaintext_auth = yes to allow it" },
+	{ "[nhn]\nprovider = nhncloud\nappkey = AK\nsecretkey = SK\n"
+	  "tls = none\n",
+	    ":5: [nhn] would send the password without TLS (tls = none): "
+	    "set allow_plaintext_auth = yes to allow it" },
+	{ MIN "allow_plaintext_auth = maybe\n",
+	    ":3: bad value for 'allow_plaintext_auth' in [relay]: "
+	    "expected yes or no (got 'maybe')" },
+	{ MIN "tls = none\ntls_pin = " PIN1 "\n",
+	    ":4: 'tls_pin' set but tls = none in [relay]" },
+	{ MIN "tls_pin = " PIN1 ";" PIN2 "\n",
+	    ":3: the value of 'tls_pin' is cut at ';': "
+	    "put the value in double quotes" },
+	{ MIN "tls_pin = " PIN1 "x\n",
+	    ":3: bad value for 'tls_pin' in [relay]: " PIN_EXPECT " (got '" PIN1
+	    "x')" },
+	{ MIN "tls_pin = \"" PIN1 "; " PIN2 "\"\n",
+	    ":3: bad value for 'tls_pin' in [relay]: " PIN_EXPECT " (got '" PIN1
+	    "; " PIN2 "')" },
+	{ MIN "tls_pin = \"" PIN1 ";\"\n",
+	    ":3: bad value for 'tls_pin' in [relay]: " PIN_EXPECT " (got '" PIN1
+	    ";')" },
+	{ MIN
+	    "tls_pin = SHA256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQ=\n",
+	    ":3: bad value for 'tls_pin' in [relay]: " PIN_EXPECT
+	    " (got 'SHA256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQ=')" },
+	{ MIN "tls_pin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQ=\n",
+	    ":3: bad value for 'tls_pin' in [relay]: " PIN_EXPECT
+	    " (got 'sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQ=')" },
+	{ MIN
+	    "tls_pin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-Q=\n",
+	    ":3: bad value for 'tls_pin' in [relay]: " PIN_EXPECT
+	    " (got 'sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-Q=')" },
+	{ MIN "tls_pin = sha1//AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+	    ":3: bad value for 'tls_pin' in [relay]: " PIN_EXPECT
+	    " (got 'sha1//AAAAAAAAAAAAAAAAAAAAAAAAAAA=')" },
 	{ MIN "junk\n", ":3: syntax error" },
 	{ MIN "= value\n", ":3: syntax error" },
 	{ MIN "[relay\n", ":3: syntax error" },
@@ -613,6 +707,82 @@ test_secret_never_shown(void)
 		free(err);
 		config_release(&cfg);
 	}
+}
+
+/* put_file() with another mode */
+static const char *
+put_mode(const char *name, const char *text, mode_t mode)
+{
+	const char *path = put_file(name, text);
+
+	if (chmod(path, mode) == -1) {
+		printf("Bail out! chmod %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	return path;
+}
+
+/* Load path and expect success; name the case. */
+static void
+expect_load(const char *path, const char *name)
+{
+	struct config cfg;
+	char *err = NULL;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	rc = config_load(path, &cfg, &err);
+	if (!tap_is_int(rc, 0, name))
+		printf("#   (%s)\n", err ? err : "no message");
+	config_release(&cfg);
+	free(err);
+}
+
+/* A file that holds a secret may be read by its group, not by others. */
+static void
+test_secret_mode(void)
+{
+	static const char pass[] = MIN "username = u\npassword = p\n";
+	const char *path, *pw;
+	char *ini, *want;
+
+	path = put_mode("mode.ini", pass, 0600);
+	expect_load(path, "secret mode: 0600 accepted");
+	path = put_mode("mode.ini", pass, 0640);
+	expect_load(path, "secret mode: 0640 accepted");
+	path = put_mode("mode.ini", pass, 0644);
+	want = xasprintf("%s: holds a secret and is readable by others: "
+	                 "run chmod o-r %s",
+	    path, path);
+	expect_error(path, want, "secret mode: password at 0644 refused");
+	free(want);
+	path = put_mode("mode.ini", pass, 0604);
+	want = xasprintf("%s: holds a secret and is readable by others: "
+	                 "run chmod o-r %s",
+	    path, path);
+	expect_error(path, want, "secret mode: password at 0604 refused");
+	free(want);
+	path = put_mode("mode.ini", NHN, 0644);
+	want = xasprintf("%s: holds a secret and is readable by others: "
+	                 "run chmod o-r %s",
+	    path, path);
+	expect_error(path, want, "secret mode: secretkey at 0644 refused");
+	free(want);
+	path = put_mode("mode.ini", MIN "port = 25\n", 0644);
+	expect_load(path, "secret mode: no secret at 0644 accepted");
+
+	/* password_file: the secret is in that file, not in the config */
+	pw = put_mode("mode-pw", "s3cret\n", 0640);
+	ini = xasprintf(MIN "username = u\npassword_file = %s\n", pw);
+	path = put_mode("mode-pw.ini", ini, 0644);
+	free(ini);
+	expect_load(path, "secret mode: password_file 0640, config 0644");
+	pw = put_mode("mode-pw", "s3cret\n", 0644);
+	want = xasprintf("%s: holds a secret and is readable by others: "
+	                 "run chmod o-r %s",
+	    pw, pw);
+	expect_error(path, want, "secret mode: password_file at 0644 refused");
+	free(want);
 }
 
 static void
@@ -884,6 +1054,7 @@ main(void)
 	test_long_and_odd_lines();
 	test_secret_never_shown();
 	test_password_file();
+	test_secret_mode();
 	test_unreadable();
 	test_config_account();
 	test_account_for();
