@@ -40,7 +40,7 @@
 /* iniparser 4.1 gives up on lines of 1023 bytes or more */
 #define MAX_LINE 1000
 /* a config file is a few hundred bytes; refuse to slurp a stray big file */
-#define MAX_FILE (1024 * 1024)
+#define MAX_FILE (1024L * 1024)
 /* the buffer for the first line of a password_file */
 #define MAX_SECRET 4096
 
@@ -746,9 +746,9 @@ apply_all(struct loader *l)
 	}
 
 	if (cfg->default_account) {
-		e = find_ent(global, "account");
+		e = global ? find_ent(global, "account") : NULL;
 		if (!(a = find_account(cfg, cfg->default_account)))
-			return fail(l, e->line,
+			return fail(l, e ? e->line : 0,
 			    "[%s] account names '%s', but "
 			    "there is no [%s] section",
 			    GLOBAL_SECTION, cfg->default_account,

@@ -649,7 +649,7 @@ set_defaults(int scope, void *base)
 
 		/* the others default to NULL or 0 (the caller zeroes cfg) */
 		c->queue_concurrency = 4;
-		c->queue_lifetime = 5 * 86400;
+		c->queue_lifetime = 5L * 86400;
 		return;
 	}
 	a->tls = TLS_STARTTLS;

@@ -146,7 +146,7 @@ header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
 	if (m->header_bytes + n + 2 > MESSAGE_HEADER_MAX) {
 		fail(r, EX_DATAERR,
 		    xasprintf("header section too large "
-		              "(more than %d bytes)",
+		              "(more than %ld bytes)",
 		        MESSAGE_HEADER_MAX));
 		return;
 	}
@@ -294,7 +294,7 @@ feed(struct reader *r, const char *p, size_t n)
 			    MESSAGE_HEADER_LINE_MAX) {
 				fail(r, EX_DATAERR,
 				    xasprintf("header line "
-				              "too long (more than %d bytes)",
+				              "too long (more than %ld bytes)",
 				        MESSAGE_HEADER_LINE_MAX));
 				return;
 			}

@@ -19,8 +19,8 @@
 #include <sys/types.h>
 
 /* Limits on the header section, which is held in memory. */
-#define MESSAGE_HEADER_MAX (1024 * 1024)    /* bytes in all header fields */
-#define MESSAGE_HEADER_LINE_MAX (64 * 1024) /* bytes in one physical line */
+#define MESSAGE_HEADER_MAX (1024L * 1024)    /* bytes in all header fields */
+#define MESSAGE_HEADER_LINE_MAX (64L * 1024) /* bytes in one physical line */
 /* Longest line sent (RFC 5321 4.5.3.1.6); longer ones are broken. */
 #define MESSAGE_LINE_MAX 998
 

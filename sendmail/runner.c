@@ -119,7 +119,7 @@ copy_headers(struct qentry *e, FILE *out)
 	size_t total = 0;
 	int nl = 0;
 
-	while (left > 0 && total < 64 * 1024) {
+	while (left > 0 && total < 64UL * 1024) {
 		ssize_t n = pread(e->fd, buf,
 		    left < (off_t)sizeof(buf) ? (size_t)left : sizeof(buf), at);
 		if (n <= 0)
