@@ -100,18 +100,25 @@ body_text(struct reader *r, const char *p, size_t n)
 static void
 fold_into(struct buf *b, const char *s, size_t n)
 {
-	while (n > MESSAGE_LINE_MAX) {
-		size_t i = MESSAGE_LINE_MAX;
+	/* octets the current output line may still take: after a break
+	 * with an inserted space, that space is the line's first */
+	size_t room = MESSAGE_LINE_MAX;
+
+	while (n > room) {
+		size_t i = room;
 
 		while (i > 1 && !is_wsp((unsigned char)s[i]))
 			i--;
 		if (i > 1) {
+			/* before white space: the next line starts with it */
 			buf_add(b, s, i);
 			buf_addstr(b, "\r\n");
+			room = MESSAGE_LINE_MAX;
 		} else {
-			i = MESSAGE_LINE_MAX;
+			i = room;
 			buf_add(b, s, i);
 			buf_addstr(b, "\r\n ");
+			room = MESSAGE_LINE_MAX - 1;
 		}
 		s += i;
 		n -= i;

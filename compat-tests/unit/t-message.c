@@ -373,6 +373,36 @@ test_long_lines(void)
 	is_str(got, want.s, "a header with no white space: CRLF SPACE at 998");
 	free(got);
 	message_release(&m);
+
+	/* twice as long: after an inserted space, the next break comes one
+	 * octet earlier (found by fuzz/fuzz-message) */
+	buf_reset(&in);
+	buf_addstr(&in, "X-Long: ");
+	for (i = 0; i < 2000; i++)
+		buf_addch(&in, 'A');
+	buf_addstr(&in, "\n\nb\n");
+	is_int(load(&m, in.s, in.len, 1, &err), 0, "2000-octet token: read");
+	got = out(&m);
+	{
+		size_t longest = 0, len = 0, unfolded = 0;
+		for (const char *p = got; *p; p++) {
+			if (p[0] == '\r' && p[1] == '\n') {
+				if (len > longest)
+					longest = len;
+				len = 0;
+				p++;
+				continue;
+			}
+			len++;
+			unfolded += *p == 'A';
+		}
+		is_int((long)longest, 998,
+		    "no line over 998 octets, however "
+		    "many breaks");
+		is_int((long)unfolded, 2000, "every octet of the value kept");
+	}
+	free(got);
+	message_release(&m);
 	buf_release(&in);
 	buf_release(&want);
 }
