@@ -542,3 +542,60 @@ def run_as(env, name, args):
     p = subprocess.run(cmd, input=b'', capture_output=True, timeout=30,
                        env=env.child_env(), cwd=env.dir)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class RelayCase:
+    """One run of mailshim against a fresh relay record: config_for(listener,
+    **keys), then run(verbose + args) with msg on stdin; what the relay saw
+    of that listener is in messages, sessions and sess (the last one)."""
+
+    def __init__(self, env, listener, args, msg, rcpt, verbose=(), **keys):
+        env.relay.reset()
+        self.rcpt = rcpt
+        self.config = env.config_for(listener, **keys)
+        self.port = env.ports[listener]
+        self.result = env.run(list(verbose) + list(args), input=msg)
+        env.relay.wait_idle()
+        self.messages = env.relay.messages
+        self.sessions = [s for s in env.relay.sessions
+                         if s.listener == listener]
+        self.connections = env.relay.connections[listener]
+        self.sess = self.sessions[-1] if self.sessions else None
+
+    @property
+    def rc(self):
+        return self.result.rc
+
+    @property
+    def err(self):
+        return self.result.err
+
+    @property
+    def msg(self):
+        return self.messages[0] if self.messages else None
+
+    def delivered(self, label) -> bool:
+        """Exit 0, nothing on stderr, exactly one message to rcpt."""
+        good = is_(self.rc, 0, f'{label}: exit 0')
+        good &= is_(self.err, '', f'{label}: nothing on stderr')
+        good &= is_([m.rcpt_tos for m in self.messages], [[self.rcpt]],
+                    f'{label}: one message delivered, to {self.rcpt}')
+        if not good:
+            diag(self.result.describe())
+            if self.sess:
+                diag('\n'.join(self.sess.transcript))
+        return good
+
+    def no_auth_sent(self, label):
+        """No AUTH command on any connection, no credentials checked."""
+        lines = [t for s in self.sessions for t in s.transcript
+                 if t.startswith('C: ')]
+        is_([t for t in lines if t.upper().startswith('C: AUTH')], [],
+            f'{label}: no AUTH sent to the relay')
+        is_([a for s in self.sessions for a in s.auth_attempts], [],
+            f'{label}: the relay saw no credentials')
+
+    def nothing_delivered(self, label):
+        is_(self.messages, [], f'{label}: nothing delivered')
+        ok(all('MAIL' not in s.verbs for s in self.sessions),
+           f'{label}: no MAIL command sent')

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
 import harness  # noqa: E402
-from harness import diag, is_, like, ok, unlike  # noqa: E402
+from harness import is_, like, ok, unlike  # noqa: E402
 
 MSG = b'Subject: tls-auth test\n\nbody line\n'
 RCPT = 'rcpt@example.org'
@@ -57,57 +57,11 @@ def first_index(lines, prefix):
     return None
 
 
-class Case:
+class Case(harness.RelayCase):
     """One run of mailshim against a fresh relay record."""
 
     def __init__(self, env, listener, args=(RCPT,), verbose=(), **keys):
-        env.relay.reset()
-        self.config = env.config_for(listener, **keys)
-        self.port = env.ports[listener]
-        self.result = env.run(list(verbose) + list(args), input=MSG)
-        env.relay.wait_idle()
-        self.messages = env.relay.messages
-        self.sessions = [s for s in env.relay.sessions
-                         if s.listener == listener]
-        self.connections = env.relay.connections[listener]
-        self.sess = self.sessions[-1] if self.sessions else None
-
-    @property
-    def rc(self):
-        return self.result.rc
-
-    @property
-    def err(self):
-        return self.result.err
-
-    def delivered(self, label) -> bool:
-        """Exit 0, nothing on stderr, exactly one message to RCPT."""
-        good = is_(self.rc, 0, f'{label}: exit 0')
-        good &= is_(self.err, '', f'{label}: nothing on stderr')
-        good &= is_([m.rcpt_tos for m in self.messages], [[RCPT]],
-                    f'{label}: one message delivered, to {RCPT}')
-        if not good:
-            diag(self.result.describe())
-            if self.sess:
-                diag('\n'.join(self.sess.transcript))
-        return good
-
-    @property
-    def msg(self):
-        return self.messages[0] if self.messages else None
-
-    def no_auth_sent(self, label):
-        """No AUTH command on any connection, no credentials checked."""
-        lines = [t for s in self.sessions for t in client_lines(s)]
-        is_([t for t in lines if t.upper().startswith('C: AUTH')], [],
-            f'{label}: no AUTH sent to the relay')
-        is_([a for s in self.sessions for a in s.auth_attempts], [],
-            f'{label}: the relay saw no credentials')
-
-    def nothing_delivered(self, label):
-        is_(self.messages, [], f'{label}: nothing delivered')
-        ok(all('MAIL' not in s.verbs for s in self.sessions),
-           f'{label}: no MAIL command sent')
+        super().__init__(env, listener, args, MSG, RCPT, verbose, **keys)
 
 
 # ---- TLS modes ---------------------------------------------------------------
