@@ -329,31 +329,42 @@ p_concurrency(const char *v, void *dst)
 	return NULL;
 }
 
+/*
+ * A decimal number, optionally followed by one of the unit letters in
+ * units (mults[k] is what units[k] multiplies by), from min to max once
+ * multiplied.  0, or -1 when v is not such a number.
+ */
+static int
+with_unit(const char *v, const char *units, const long *mults, long min,
+    long max, long *out)
+{
+	size_t n = strlen(v);
+	const char *u = n ? strchr(units, v[n - 1]) : NULL;
+	long mult = u ? mults[u - units] : 1, num;
+	char digits[32];
+
+	if (u)
+		n--;
+	if (n == 0 || n >= sizeof(digits))
+		return -1;
+	memcpy(digits, v, n);
+	digits[n] = '\0';
+	if (decimal(digits, 0, max, &num) == -1 || num > max / mult ||
+	    num * mult < min)
+		return -1;
+	*out = num * mult;
+	return 0;
+}
+
 /* A duration: a decimal number of seconds, or with a unit s, m, h or d. */
 static const char *
 p_duration(const char *v, void *dst)
 {
-	static const char expect[] = "expected a duration such as 5d, 12h, "
-	                             "30m or 3600 (1 minute to 365 days)";
-	size_t n = strlen(v);
-	long mult = 1, num;
-	char digits[32];
+	static const long mults[] = { 1, 60, 3600, 86400 };
 
-	if (n && strchr("smhd", v[n - 1])) {
-		mult = v[n - 1] == 's' ? 1
-		    : v[n - 1] == 'm'  ? 60
-		    : v[n - 1] == 'h'  ? 3600
-		                       : 86400;
-		n--;
-	}
-	if (n == 0 || n >= sizeof(digits))
-		return expect;
-	memcpy(digits, v, n);
-	digits[n] = '\0';
-	if (decimal(digits, 1, 365L * 86400, &num) == -1 ||
-	    num > 365L * 86400 / mult || num * mult < 60)
-		return expect;
-	*(long *)dst = num * mult;
+	if (with_unit(v, "smhd", mults, 60, 365L * 86400, (long *)dst))
+		return "expected a duration such as 5d, 12h, 30m or 3600 "
+		       "(1 minute to 365 days)";
 	return NULL;
 }
 
@@ -361,27 +372,13 @@ p_duration(const char *v, void *dst)
 static const char *
 p_size(const char *v, void *dst)
 {
-	static const char expect[] = "expected a size such as 10M, 512k or "
-	                             "0 (no limit), at most 4G";
-	size_t n = strlen(v);
-	long mult = 1, num;
-	char digits[32];
+	static const long mults[] = { 1024L, 1024L, 1024L * 1024, 1024L * 1024,
+		1024L * 1024 * 1024, 1024L * 1024 * 1024 };
 
-	if (n && strchr("kKmMgG", v[n - 1])) {
-		mult = (v[n - 1] == 'k' || v[n - 1] == 'K') ? 1024L
-		    : (v[n - 1] == 'm' || v[n - 1] == 'M')
-		    ? 1024L * 1024
-		    : 1024L * 1024 * 1024;
-		n--;
-	}
-	if (n == 0 || n >= sizeof(digits))
-		return expect;
-	memcpy(digits, v, n);
-	digits[n] = '\0';
-	if (decimal(digits, 0, 4L * 1024 * 1024 * 1024, &num) == -1 ||
-	    num > 4L * 1024 * 1024 * 1024 / mult)
-		return expect;
-	*(long *)dst = num * mult;
+	if (with_unit(
+	        v, "kKmMgG", mults, 0, 4L * 1024 * 1024 * 1024, (long *)dst))
+		return "expected a size such as 10M, 512k or 0 (no limit), "
+		       "at most 4G";
 	return NULL;
 }
 

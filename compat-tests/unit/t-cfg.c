@@ -77,6 +77,18 @@ field(const struct config *cfg, const struct account *a, const char *f)
 		return dup_or_null(cfg->aliases);
 	if (!strcmp(f, "naccounts"))
 		return xasprintf("%zu", cfg->naccounts);
+	if (!strcmp(f, "queue_dir"))
+		return dup_or_null(cfg->queue_dir);
+	if (!strcmp(f, "on_tempfail"))
+		return xasprintf("%d", (int)cfg->on_tempfail);
+	if (!strcmp(f, "delivery"))
+		return xasprintf("%d", (int)cfg->delivery);
+	if (!strcmp(f, "queue_concurrency"))
+		return xasprintf("%ld", cfg->queue_concurrency);
+	if (!strcmp(f, "queue_lifetime"))
+		return xasprintf("%ld", cfg->queue_lifetime);
+	if (!strcmp(f, "max_message_size"))
+		return xasprintf("%ld", cfg->max_message_size);
 	if (!strcmp(f, "name"))
 		return dup_or_null(a->name);
 	if (!strcmp(f, "provider"))
@@ -196,6 +208,34 @@ static const struct value_case {
 	{ FULL, "backup", "port", "465" },
 	{ FULL, "backup", "auth", "none" },
 	{ FULL, "backup", "line", "22" },
+	/* the queue's keys: defaults, then each form */
+	{ MIN, NULL, "queue_dir", NULL },
+	{ MIN, NULL, "on_tempfail", "0" },
+	{ MIN, NULL, "delivery", "0" },
+	{ MIN, NULL, "queue_concurrency", "4" },
+	{ MIN, NULL, "queue_lifetime", "432000" },
+	{ MIN, NULL, "max_message_size", "0" },
+	{ "[mailshim]\nqueue_dir = /q\non_tempfail = FAIL\n"
+	  "delivery = background\nqueue_concurrency = 64\n" MIN,
+	    NULL, "on_tempfail", "1" },
+	{ "[mailshim]\ndelivery = queue\n" MIN, NULL, "delivery", "2" },
+	{ "[mailshim]\nqueue_dir = /q\n" MIN, NULL, "queue_dir", "/q" },
+	{ "[mailshim]\nqueue_lifetime = 3600\n" MIN, NULL, "queue_lifetime",
+	    "3600" },
+	{ "[mailshim]\nqueue_lifetime = 1m\n" MIN, NULL, "queue_lifetime",
+	    "60" },
+	{ "[mailshim]\nqueue_lifetime = 36h\n" MIN, NULL, "queue_lifetime",
+	    "129600" },
+	{ "[mailshim]\nqueue_lifetime = 365d\n" MIN, NULL, "queue_lifetime",
+	    "31536000" },
+	{ "[mailshim]\nmax_message_size = 512k\n" MIN, NULL, "max_message_size",
+	    "524288" },
+	{ "[mailshim]\nmax_message_size = 10M\n" MIN, NULL, "max_message_size",
+	    "10485760" },
+	{ "[mailshim]\nmax_message_size = 4G\n" MIN, NULL, "max_message_size",
+	    "4294967296" },
+	{ "[mailshim]\nmax_message_size = 1000\n" MIN, NULL, "max_message_size",
+	    "1000" },
 	/* defaults */
 	{ MIN, NULL, "port", "587" },
 	{ MIN, NULL, "tls", "starttls" },
@@ -348,6 +388,34 @@ static const struct error_case {
 	{ MIN "\n\n\n\nport = 587x\n",
 	    ":7: bad value for 'port' in [relay]: "
 	    "expected a number from 1 to 65535 (got '587x')" },
+	{ "[mailshim]\nqueue_lifetime = 59\n" MIN,
+	    ":2: bad value for 'queue_lifetime' in [mailshim]: expected a "
+	    "duration such as 5d, 12h, 30m or 3600 (1 minute to 365 days) "
+	    "(got '59')" },
+	{ "[mailshim]\nqueue_lifetime = 366d\n" MIN,
+	    ":2: bad value for 'queue_lifetime' in [mailshim]: expected a "
+	    "duration such as 5d, 12h, 30m or 3600 (1 minute to 365 days) "
+	    "(got '366d')" },
+	{ "[mailshim]\nqueue_lifetime = 5w\n" MIN,
+	    ":2: bad value for 'queue_lifetime' in [mailshim]: expected a "
+	    "duration such as 5d, 12h, 30m or 3600 (1 minute to 365 days) "
+	    "(got '5w')" },
+	{ "[mailshim]\nqueue_lifetime = d\n" MIN,
+	    ":2: bad value for 'queue_lifetime' in [mailshim]: expected a "
+	    "duration such as 5d, 12h, 30m or 3600 (1 minute to 365 days) "
+	    "(got 'd')" },
+	{ "[mailshim]\nmax_message_size = 5G\n" MIN,
+	    ":2: bad value for 'max_message_size' in [mailshim]: expected a "
+	    "size such as 10M, 512k or 0 (no limit), at most 4G (got '5G')" },
+	{ "[mailshim]\nmax_message_size = -1\n" MIN,
+	    ":2: bad value for 'max_message_size' in [mailshim]: expected a "
+	    "size such as 10M, 512k or 0 (no limit), at most 4G (got '-1')" },
+	{ "[mailshim]\nqueue_concurrency = 65\n" MIN,
+	    ":2: bad value for 'queue_concurrency' in [mailshim]: expected a "
+	    "number from 1 to 64 (got '65')" },
+	{ "[mailshim]\ndelivery = later\n" MIN,
+	    ":2: bad value for 'delivery' in [mailshim]: expected direct, "
+	    "background or queue (got 'later')" },
 	{ MIN "port = -1\n",
 	    ":3: bad value for 'port' in [relay]: "
 	    "expected a number from 1 to 65535 (got '-1')" },
