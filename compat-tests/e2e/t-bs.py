@@ -200,8 +200,11 @@ def read_queue(qdir):
     out = {}
     area = os.path.join(qdir, 'q')
     for name in sorted(os.listdir(area)) if os.path.isdir(area) else []:
-        with open(os.path.join(area, name), 'rb') as f:
-            head, _, message = f.read().partition(b'\n\n')
+        try:
+            with open(os.path.join(area, name), 'rb') as f:
+                head, _, message = f.read().partition(b'\n\n')
+        except FileNotFoundError:
+            continue    # delivered (removed) since listdir: not queued
         fields, rcpts = {}, []
         for line in head.decode('utf-8', 'replace').split('\n')[1:]:
             key, _, value = line.partition(': ')
