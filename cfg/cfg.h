@@ -55,8 +55,12 @@ struct account {
 enum on_tempfail { TEMPFAIL_QUEUE, TEMPFAIL_FAIL };
 enum delivery { DELIVERY_DIRECT, DELIVERY_BACKGROUND, DELIVERY_QUEUE };
 
-/* where the queue is when queue_dir is not set */
-#define QUEUE_DIR_DEFAULT "/var/spool/mailshim"
+/* where the queue is when queue_dir is not set: configure's
+ * --with-queue-dir, /var/spool/mailshim by default */
+#ifndef QUEUEDIR
+#define QUEUEDIR "/var/spool/mailshim"
+#endif
+#define QUEUE_DIR_DEFAULT QUEUEDIR
 
 struct config {
 	char *path;
