@@ -3,7 +3,8 @@
 runs `mailshim -q`, mailshim-queue.timer starts it every minute, and
 packaging/cron.d/mailshim does the same on systems without systemd (and
 nothing on systemd hosts).  The units pass `systemd-analyze verify`, with
-@sbindir@ substituted as make does."""
+@sbindir@ and @queuedir@ substituted as make does (with configure's
+defaults)."""
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ SERVICE = 'packaging/systemd/mailshim-queue.service'
 TIMER = 'packaging/systemd/mailshim-queue.timer'
 CRON = 'packaging/cron.d/mailshim'
 SBINDIR = '/usr/sbin'
+QUEUEDIR = '/var/spool/mailshim'
 
 
 def read(rel):
@@ -31,7 +33,7 @@ def read(rel):
 
 
 def substitute(text, sbindir=SBINDIR):
-    return text.replace('@sbindir@', sbindir)
+    return text.replace('@sbindir@', sbindir).replace('@queuedir@', QUEUEDIR)
 
 
 def parse_unit(text):
@@ -286,6 +288,8 @@ def test():
     service, timer, cron = read(SERVICE), read(TIMER), read(CRON)
     for name, text in ((SERVICE, service), (CRON, cron)):
         like(text, r'@sbindir@/mailshim', f'{name}: names @sbindir@/mailshim')
+    like(service, r'(?m)^ReadWritePaths=-@queuedir@$',
+         f'{SERVICE}: the queue is configure\'s (@queuedir@)')
     for name, text in ((SERVICE, service), (TIMER, timer), (CRON, cron)):
         unlike(substitute(text), r'@[A-Za-z_]+@',
                f'{name}: no other @token@ left to substitute')
