@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,26 +136,131 @@ queue_new_id(void)
 
 /* ---- creating ----------------------------------------------------------- */
 
+/*
+ * Is path a directory mailshim may use?  The top directory is followed if
+ * it is a symbolic link (admins move spools); an area must be a real
+ * directory.  Neither may be writable by others: anyone could plant or
+ * remove messages.  0; QUEUE_GONE when it does not exist and missing_ok;
+ * else EX_* with *err set.
+ */
+static int
+check_dir(
+    const char *path, int top, int missing_ok, struct stat *st, char **err)
+{
+	if (top ? stat(path, st) : lstat(path, st)) {
+		int e = errno;
+		if (e == ENOENT && missing_ok)
+			return QUEUE_GONE;
+		*err = xasprintf(
+		    "cannot read queue directory '%s': %s", path, strerror(e));
+		return e == EACCES ? EX_NOPERM : EX_IOERR;
+	}
+	if (S_ISLNK(st->st_mode)) {
+		*err = xasprintf("queue directory '%s' is a symbolic link: "
+		                 "make it a real directory",
+		    path);
+		return EX_CONFIG;
+	}
+	if (!S_ISDIR(st->st_mode)) {
+		*err = xasprintf(
+		    "queue directory '%s' is not a directory", path);
+		return EX_CONFIG;
+	}
+	if (st->st_mode & S_IWOTH) {
+		*err = xasprintf("queue directory '%s' is writable by others: "
+		                 "run chmod o-w %s",
+		    path, path);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+/* Make a directory if missing, with exactly mode: the caller's umask must
+ * not decide who can read the queue. */
+static int
+make_dir(const char *path, mode_t mode, char **err)
+{
+	int fd, e;
+
+	if (mkdir(path, 0700)) {
+		if (errno == EEXIST)
+			return 0;
+		goto fail;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	if (fchmod(fd, mode)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	e = errno;
+	*err = xasprintf(
+	    "cannot create queue directory '%s': %s", path, strerror(e));
+	return open_status(e);
+}
+
+static const char *const areas[] = { "tmp", "q", "failed" };
+
+/*
+ * Make (with make) and check the queue: the top directory, then each
+ * area.  Without make, a queue that does not exist is fine (nothing is
+ * queued) and so is a missing area.
+ */
+static int
+prepare(const char *dir, int make, char **err)
+{
+	/* privileged (setgid mailshim): the group's queue; else the user's */
+	int privileged = getegid() != getgid() || geteuid() != getuid();
+	struct stat top, st;
+	int r;
+
+	if (make && (r = make_dir(dir, privileged ? 02770 : 0700, err)))
+		return r;
+	r = check_dir(dir, 1, !make, &top, err);
+	if (r)
+		return r == QUEUE_GONE ? 0 : r;
+	for (size_t i = 0; i < sizeof(areas) / sizeof(*areas); i++) {
+		char *path = xasprintf("%s/%s", dir, areas[i]);
+
+		/* as the top directory: its group's access, its setgid bit */
+		r = make ? make_dir(path, top.st_mode & 07777, err) : 0;
+		if (!r)
+			r = check_dir(path, 0, !make, &st, err);
+		free(path);
+		if (r && r != QUEUE_GONE)
+			return r;
+	}
+	return 0;
+}
+
 int
 queue_init(const char *dir, char **err)
 {
-	static const char *areas[] = { "", "/tmp", "/q", "/failed" };
+	return prepare(dir, 1, err);
+}
 
-	for (size_t i = 0; i < sizeof(areas) / sizeof(*areas); i++) {
-		char *path = xasprintf("%s%s", dir, areas[i]);
-		int r = mkdir(path, 0770);
-		int e = errno;
+int
+queue_check(const char *dir, char **err)
+{
+	return prepare(dir, 0, err);
+}
 
-		if (r && e != EEXIST) {
-			*err = xasprintf("cannot create queue directory "
-			                 "'%s': %s",
-			    path, strerror(e));
-			free(path);
-			return open_status(e);
-		}
-		free(path);
-	}
-	return 0;
+/* A queue is shared when its top directory lets its group write. */
+static int
+queue_shared(const char *dir, gid_t *gid)
+{
+	struct stat st;
+
+	if (stat(dir, &st) || !(st.st_mode & S_IWGRP))
+		return 0;
+	*gid = st.st_gid;
+	return 1;
 }
 
 /*
@@ -167,18 +273,31 @@ write_tmp(const char *dir, const struct qentry *e, struct message *m,
 {
 	char *name = queue_new_id();
 	char *path = path_of(dir, "tmp", name);
-	int fd, st = 0, saved;
+	int fd, st = 0, saved, shared;
+	gid_t group;
 	FILE *f;
 
 	free(name);
 	fd = open(
-	    path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+	    path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		saved = errno;
 		*err = xasprintf(
 		    "cannot create queue file '%s': %s", path, strerror(saved));
 		free(path);
 		return open_status(saved);
+	}
+	/* exactly 0660 or 0600, whatever the caller's umask; in a shared
+	 * queue, the queue's group (a setgid directory gives it already; a
+	 * root runner's file would otherwise be root's group) */
+	shared = queue_shared(dir, &group);
+	if (shared && fchown(fd, (uid_t)-1, group)) {
+		/* not a member: the file keeps the group the kernel gave */
+	}
+	if (fchmod(fd, shared ? 0660 : 0600)) {
+		saved = errno;
+		close(fd);
+		goto fail_errno;
 	}
 	f = fdopen(fd, "w");
 	if (!f) {
@@ -447,6 +566,44 @@ damaged:
 	return EX_DATAERR;
 }
 
+static char *
+untrusted(const char *path, const char *why)
+{
+	return xasprintf(
+	    "queue file '%s' is not trusted (%s): left in place", path, why);
+}
+
+/*
+ * Why the file at path (st: its fstat) must not be delivered, or NULL when
+ * it may: it is a regular file with one name, not writable by others, and
+ * written by this user or root, or by the queue's group in a shared queue.
+ * Another user's file is someone's attack or someone's mail: never ours.
+ */
+static char *
+distrust(const char *dir, const char *path, const struct stat *st)
+{
+	char *why, *msg;
+	gid_t group;
+
+	if (!S_ISREG(st->st_mode))
+		return untrusted(path, "not a regular file");
+	if (st->st_nlink != 1) {
+		why = xasprintf("%ju hard links", (uintmax_t)st->st_nlink);
+		goto out;
+	}
+	if (st->st_mode & S_IWOTH)
+		return untrusted(path, "writable by others");
+	if (st->st_uid == geteuid() || st->st_uid == 0 ||
+	    (queue_shared(dir, &group) && st->st_gid == group))
+		return NULL;
+	why = xasprintf("owner uid %ju, group %ju", (uintmax_t)st->st_uid,
+	    (uintmax_t)st->st_gid);
+out:
+	msg = untrusted(path, why);
+	free(why);
+	return msg;
+}
+
 int
 queue_open(const char *dir, const char *area, const char *id, struct qentry *e,
     int lock, char **err)
@@ -462,17 +619,45 @@ queue_open(const char *dir, const char *area, const char *id, struct qentry *e,
 		return EX_USAGE;
 	}
 	path = path_of(dir, area, id);
-	e->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted there must not hang the run */
+	e->fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (e->fd < 0) {
 		int saved = errno;
 		if (saved == ENOENT) {
 			free(path);
 			return QUEUE_GONE;
 		}
+		if (saved == ELOOP) {
+			*err = untrusted(path, "a symbolic link");
+			free(path);
+			return QUEUE_UNTRUSTED;
+		}
 		*err = xasprintf(
 		    "cannot open queue file '%s': %s", path, strerror(saved));
 		free(path);
 		return saved == EACCES ? EX_NOPERM : EX_IOERR;
+	}
+	if (fstat(e->fd, &a) || fcntl(e->fd, F_SETFL, 0)) {
+		int saved = errno;
+		close(e->fd);
+		e->fd = -1;
+		*err = xasprintf(
+		    "cannot read queue file '%s': %s", path, strerror(saved));
+		free(path);
+		return EX_IOERR;
+	}
+	if (a.st_nlink == 0) {
+		/* removed or replaced since: delivered, or another runner's */
+		close(e->fd);
+		e->fd = -1;
+		free(path);
+		return QUEUE_GONE;
+	}
+	if ((*err = distrust(dir, path, &a))) {
+		close(e->fd);
+		e->fd = -1;
+		free(path);
+		return QUEUE_UNTRUSTED;
 	}
 	if (lock) {
 		if (flock(e->fd, LOCK_EX | LOCK_NB)) {
@@ -494,6 +679,13 @@ queue_open(const char *dir, const char *area, const char *id, struct qentry *e,
 			e->fd = -1;
 			free(path);
 			return QUEUE_GONE;
+		}
+		/* a link made, or the owner changed, while we waited */
+		if ((*err = distrust(dir, path, &a))) {
+			close(e->fd);
+			e->fd = -1;
+			free(path);
+			return QUEUE_UNTRUSTED;
 		}
 	}
 	e->file = fdopen(e->fd, "r");
@@ -620,12 +812,19 @@ qentry_release(struct qentry *e)
 int
 queue_sweep_tmp(const char *dir, long max_age)
 {
-	char *path = xasprintf("%s/tmp", dir);
-	DIR *d = opendir(path);
+	char *path, *err = NULL;
+	DIR *d;
 	struct dirent *de;
 	time_t now = time(NULL);
 	int removed = 0;
 
+	/* never in a queue others could have put things in */
+	if (queue_check(dir, &err)) {
+		free(err);
+		return 0;
+	}
+	path = xasprintf("%s/tmp", dir);
+	d = opendir(path);
 	if (!d) {
 		free(path);
 		return 0;

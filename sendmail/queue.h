@@ -41,6 +41,20 @@
  * Locking: a runner holds flock(LOCK_EX) on the file it is delivering, and
  * after taking the lock checks that the name still refers to that file, so
  * two runners never deliver one message.
+ *
+ * Modes, whatever the caller's umask: a queue is shared when its top
+ * directory lets its group write (installed setgid mailshim: root:mailshim
+ * 2770).  queue_init() makes a missing top directory 02770 when the process
+ * is privileged (setgid or setuid), else 0700 (a user's own queue); areas
+ * it makes get the top directory's mode.  Queue files are 0660 in a shared
+ * queue, else 0600.
+ *
+ * Trust: a queue file is read only when it is a regular file with one
+ * link, not writable by others, and owned by the effective user or root,
+ * or, in a shared queue, of the top directory's group.  Another file is
+ * left where it is (QUEUE_UNTRUSTED).  No queue directory may be writable
+ * by others, and an area must be a real directory (not a symbolic link):
+ * such a queue is refused with EX_CONFIG.
  */
 #ifndef MAILSHIM_QUEUE_H
 #define MAILSHIM_QUEUE_H
@@ -55,7 +69,7 @@
 #define QUEUE_VERSION 1
 
 /* what queue_open() can answer besides 0 and an error */
-enum { QUEUE_BUSY = -1, QUEUE_GONE = -2 };
+enum { QUEUE_BUSY = -1, QUEUE_GONE = -2, QUEUE_UNTRUSTED = -3 };
 
 struct qentry {
 	char *id;
@@ -82,9 +96,17 @@ struct qentry {
 	char *area; /* "q" or "failed" */
 };
 
-/* Make queue_dir and its tmp/, q/ and failed/ if missing.  0, or EX_*
- * with *err set. */
+/* Make queue_dir and its tmp/, q/ and failed/ if missing, then check them
+ * as queue_check() does.  0, or EX_* with *err set. */
 int queue_init(const char *dir, char **err);
+
+/*
+ * Check an existing queue before using it: no directory writable by
+ * others, each area a real directory.  0 (also when there is no queue
+ * yet), EX_CONFIG with *err = "queue directory 'P' is writable by others:
+ * run chmod o-w P" (or why else), or EX_* when it cannot be read.
+ */
+int queue_check(const char *dir, char **err);
 
 /*
  * Queue a message: e holds the envelope (id, created are set here), m the
@@ -101,8 +123,11 @@ int queue_list(
 /*
  * Open q/<id> and read its envelope.  With lock, take the delivery lock
  * without waiting: QUEUE_BUSY if another runner holds it, QUEUE_GONE if the
- * file went away (delivered meanwhile).  0 on success (e then holds the fd);
- * EX_* with *err set on errors (a damaged file: EX_DATAERR).
+ * file went away (delivered meanwhile).  QUEUE_UNTRUSTED with *err set
+ * ("queue file 'P' is not trusted (why): left in place") for a file that
+ * fails the trust rules above, never read nor locked.  0 on success (e
+ * then holds the fd); EX_* with *err set on errors (a damaged file:
+ * EX_DATAERR).
  */
 int queue_open(const char *dir, const char *area, const char *id,
     struct qentry *e, int lock, char **err);
@@ -122,7 +147,7 @@ int queue_remove(struct qentry *e, char **err);
 /*
  * Remove files in tmp/ older than max_age seconds: what senders killed
  * while writing left behind (they never acknowledged those messages).
- * Returns how many were removed.
+ * Nothing in a queue queue_check() refuses.  Returns how many were removed.
  */
 int queue_sweep_tmp(const char *dir, long max_age);
 

@@ -369,7 +369,8 @@ take(struct runner *r, struct group *g, struct qentry *e)
 		if (st == QUEUE_BUSY)
 			r->busy++;
 		if (st) {
-			if (st > 0) {
+			/* untrusted since the run looked at it: not ours */
+			if (st > 0 || st == QUEUE_UNTRUSTED) {
 				fprintf(stderr, "mailshim: %s\n", err);
 				free(err);
 				err = NULL;
@@ -569,7 +570,9 @@ runner_run(struct runner *r, char **err)
 	time_t now = time(NULL);
 	int st;
 
-	st = queue_list(r->queue_dir, "q", &ids, err);
+	st = queue_check(r->queue_dir, err);
+	if (!st)
+		st = queue_list(r->queue_dir, "q", &ids, err);
 	if (st)
 		return st;
 	items = xcalloc(ids.n ? ids.n : 1, sizeof(*items));
@@ -577,9 +580,10 @@ runner_run(struct runner *r, char **err)
 		struct qentry e;
 		char *perr = NULL;
 
-		/* a look without the lock: the run takes it message by message */
+		/* a look without the lock: the run takes it message by message;
+		 * a damaged or untrusted file is said once and left as it is */
 		st = queue_open(r->queue_dir, "q", ids.v[i], &e, 0, &perr);
-		if (st > 0) {
+		if (st > 0 || st == QUEUE_UNTRUSTED) {
 			fprintf(stderr, "mailshim: %s\n", perr);
 			free(perr);
 		}
@@ -623,7 +627,9 @@ runner_list(const char *queue_dir, FILE *out, char **err)
 	size_t shown = 0;
 	int st;
 
-	st = queue_list(queue_dir, "q", &ids, err);
+	st = queue_check(queue_dir, err);
+	if (!st)
+		st = queue_list(queue_dir, "q", &ids, err);
 	if (st)
 		return st;
 	for (size_t i = 0; i < ids.n; i++) {
@@ -632,9 +638,10 @@ runner_list(const char *queue_dir, FILE *out, char **err)
 		struct tm tm;
 		long age;
 
+		/* as a run: a damaged or untrusted file is said, not listed */
 		st = queue_open(queue_dir, "q", ids.v[i], &e, 0, &perr);
 		if (st) {
-			if (st > 0) {
+			if (st > 0 || st == QUEUE_UNTRUSTED) {
 				fprintf(stderr, "mailshim: %s\n", perr);
 				free(perr);
 			}

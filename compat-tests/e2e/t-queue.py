@@ -14,7 +14,11 @@ Then: on_tempfail = fail, -q and the next attempt, -qf, -qI/-qR/-qS,
 per-recipient outcomes and failure notices, queue_lifetime, the delivery
 modes (-odq, -odb, -odi), the listing (-bp, mailq), a full disk
 (RLIMIT_FSIZE) and a queue directory that cannot be made, the file format's
-versioning, and certificate failures (not queued: exit 78).
+versioning, and certificate failures (not queued: exit 78).  Last, trust
+and modes: files a run leaves alone (another user's, a second hard link, a
+symbolic link, writable by others), a queue directory writable by others
+(exit 78), and the modes of what mailshim makes under any umask, private
+(0700/0600) or shared (2770/0660).
 
 The kills (-9 of senders and runners) and the concurrency test (100
 senders, 3 runners) are in t-queue-stress.py, which imports the helpers of
@@ -1097,6 +1101,257 @@ def test_cannot_queue(env, sw):
     sw.reset()
 
 
+# ---- modes and trust --------------------------------------------------------
+
+def untrusted_line(path, why):
+    """The line a run or a listing says of a file it leaves alone."""
+    return (f"mailshim: queue file '{path}' is not trusted ({why}): left in "
+            "place\n")
+
+
+def world_writable_line(path):
+    return (f"mailshim: queue directory '{path}' is writable by others: run "
+            f"chmod o-w {path}\n")
+
+
+def plant(q, src, qid, tag, where=None):
+    """A copy of queue file src under the id qid (its id field too), its
+    Subject changed to tag, written at where (default: q/<qid>), 0600."""
+    with open(q.path(src), 'rb') as f:
+        data = f.read()
+    data = re.sub(rb'^id: .*$', b'id: ' + qid.encode(), data, count=1,
+                  flags=re.M)
+    data = re.sub(rb'^Subject: \S+', b'Subject: ' + tag.encode(), data,
+                  count=1, flags=re.M)
+    path = where or q.path(qid)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'wb') as f:
+        f.write(data)
+    return path
+
+
+def snapshot(paths):
+    """What must not change of a planted file: bytes, owner, mode, links."""
+    out = {}
+    for p in paths:
+        try:
+            st = os.lstat(p)
+            with open(p, 'rb') as f:
+                data = f.read()
+            out[p] = (data, st.st_uid, st.st_gid, st.st_mode, st.st_nlink)
+        except OSError as e:
+            out[p] = str(e)         # gone: a failed test, not a crash
+    return out
+
+
+def test_untrusted(env, sw):
+    """Files a run must not deliver: another user's, a second hard link, a
+    symbolic link, writable by others.  A run, -qI and -bp say each once
+    ("not trusted (...): left in place"), leave it as it is, deliver the
+    rest, and exit 0, as for a damaged file."""
+    q = Q(env, sw, 'trust')
+    q.down_cfg()
+    ids = []
+    for tag in ('trust-1', 'trust-2'):
+        r = run(env, ['-f', 'me@example.net', 'ok@example.org'],
+                make_msg(tag))
+        qid, _ = check_queued(f'untrusted: {tag}', r)
+        ids.append(qid)
+    if None in ids:
+        return
+    real = [q.get(qid) for qid in ids]
+    if os.geteuid() != 0:
+        ok(True, 'untrusted # SKIP needs root (chown)')
+        return
+    # ids after the real ones (ids sort by creation time)
+    bad = {'f00000000001.000000000001': 'owner uid 65534, group 65534',
+           'f00000000002.000000000002': '2 hard links',
+           'f00000000003.000000000003': 'a symbolic link',
+           'f00000000004.000000000004': 'writable by others'}
+    names = sorted(bad)
+    p_owner = plant(q, ids[0], names[0], 'planted-owner')
+    os.chown(p_owner, 65534, 65534)
+    p_link = plant(q, ids[0], names[1], 'planted-link')
+    os.link(p_link, env.path('trust-second-name'))
+    elsewhere = plant(q, ids[0], names[2], 'planted-symlink',
+                      env.path('trust-elsewhere'))
+    os.symlink(elsewhere, q.path(names[2]))
+    p_ww = plant(q, ids[0], names[3], 'planted-writable')
+    os.chmod(p_ww, 0o606)
+    planted = [q.path(n) for n in names]
+    before = snapshot(planted)
+    want_err = ''.join(untrusted_line(q.path(n), bad[n]) for n in names)
+
+    # -bp: the listing leaves them out, with the same lines
+    r = run(env, ['-bp'])
+    blocks, _ = parse_listing(r.out.decode())
+    is_((r.rc, r.err), (0, want_err),
+        'untrusted, -bp: exit 0, one line for each planted file')
+    is_(sorted(b['id'] for b in blocks or []), sorted(ids),
+        'untrusted, -bp: only the two real messages are listed')
+
+    # -qI of a planted one: said, not delivered
+    q.switch_cfg()
+    sw.reset()
+    conns = sw.connections
+    r = run(env, ['-qI' + names[0]])
+    is_((r.rc, r.err, sw.connections), (0, want_err, conns),
+        'untrusted, -qI<planted id>: exit 0, the lines, no connection')
+
+    # the relay back: the real ones arrive once, the planted ones never
+    r = run(env, ['-qf'])
+    is_(r.rc, 0, 'untrusted, -qf: exit 0 (as for a damaged file)')
+    is_(r.err, want_err, 'untrusted, -qf: exactly one line for each '
+        'planted file')
+    sw.wait_idle()
+    check_arrived_once('untrusted, -qf', sw.messages, real)
+    is_(q.names(), names, 'untrusted, -qf: the real ones are gone, the '
+        'planted ones still in q/')
+    is_(snapshot(planted), before, 'untrusted, -qf: the planted files '
+        'unchanged (bytes, owner, mode, links)')
+    is_((q.names('failed'), q.names('tmp')), ([], []),
+        'untrusted, -qf: nothing moved to failed/, nothing in tmp/')
+
+    # every run says it again, once
+    r = run(env, ['-qf'])
+    is_((r.rc, r.err, len(sw.messages)), (0, want_err, 2),
+        'untrusted, another -qf: exit 0, the same lines, nothing sent')
+
+    # the control: the same planted file, made trusted, is delivered
+    if os.path.exists(p_owner):
+        os.chown(p_owner, 0, 0)
+    r = run(env, ['-qI' + names[0]])
+    sw.wait_idle()
+    is_((r.rc, dict(tag_counts(sw.messages)).get('planted-owner')), (0, 1),
+        'control: the file chowned back to root is delivered')
+    for n in names[1:]:
+        if os.path.lexists(q.path(n)):
+            os.unlink(q.path(n))
+    sw.reset()
+
+
+def test_world_writable(env, sw):
+    """A queue directory others can write is refused: 78, one line, and
+    not a byte to the relay; the same for an area; chmod o-w and it
+    works."""
+    q = Q(env, sw, 'ww')
+    q.down_cfg()
+    r = run(env, ['-f', 'me@example.net', 'ok@example.org'],
+            make_msg('ww-1'))
+    qid, _ = check_queued('world-writable: queued', r)
+    if not qid:
+        return
+    for label, path in (('the queue directory', q.dir),
+                        ('q/', os.path.join(q.dir, 'q'))):
+        mode = os.stat(path).st_mode & 0o7777
+        os.chmod(path, mode | 0o002)
+        line = world_writable_line(path)
+        q.switch_cfg()
+        conns = sw.connections
+        for args in (['-qf'], ['-q'], ['-qI' + qid]):
+            r = run(env, args)
+            is_((r.rc, r.err, r.out), (78, line, b''),
+                f'{label} o+w: {args[0]}: exit 78, exactly the line')
+        time.sleep(0.2)
+        is_(sw.connections, conns, f'{label} o+w: the relay saw no '
+            'connection')
+        r = run(env, ['-bp'])
+        is_((r.rc, r.err, r.out), (78, line, b''),
+            f'{label} o+w: -bp: exit 78, exactly the line')
+        # enqueueing
+        r = run(env, ['-odq', 'ok@example.org'], make_msg('ww-odq'))
+        is_((r.rc, r.err), (78, 'mailshim: message not queued: ' +
+                            line[len('mailshim: '):]),
+            f'{label} o+w: -odq: exit 78, not queued, why')
+        q.down_cfg()
+        r = run(env, ['ok@example.org'], make_msg('ww-down'))
+        is_(r.rc, 78, f'{label} o+w, relay down: exit 78')
+        like(r.err, r"\Amailshim: cannot connect to relay [^\n]*; message "
+             r"not queued either: " + re.escape(line[len('mailshim: '):]) +
+             r'\Z', f'{label} o+w, relay down: one line, both reasons')
+        is_((q.names(), q.names('tmp')), ([qid], []),
+            f'{label} o+w: nothing queued, nothing in tmp/')
+        os.chmod(path, mode)
+    q.switch_cfg()
+    r = run(env, ['-qf'])
+    sw.wait_idle()
+    is_((r.rc, r.err, dict(tag_counts(sw.messages)), q.names()),
+        (0, '', {'ww-1': 1}, []), 'chmod o-w: -qf delivers it')
+    sw.reset()
+
+
+def umask_run(env, args, msg, mask, config=None):
+    """run() with the umask set to mask in the child (preexec_fn)."""
+    cmd = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + \
+        [os.environ['MAILSHIM_BIN'], '-C', config or env.last_config] + args
+    return subprocess.run(cmd, input=msg, capture_output=True, timeout=30,
+                          env=env.child_env(), cwd=env.dir,
+                          preexec_fn=lambda: os.umask(mask))
+
+
+def modes_of(q, qid):
+    """Octal modes of the queue directory, tmp/, q/, failed/ and q/<qid>."""
+    paths = [q.dir] + [os.path.join(q.dir, a) for a in ('tmp', 'q',
+                                                         'failed')]
+    return [oct(os.lstat(p).st_mode & 0o7777) for p in paths + [q.path(qid)]]
+
+
+def test_modes(env, sw):
+    """The modes of what mailshim makes do not depend on the caller's umask:
+    a user's own queue 0700, its files 0600; a shared queue (its top
+    directory 02770) keeps 2770 areas and 0660 files, of its group; there
+    the group's files are trusted, another user's of another group not."""
+    for mask in (0o077, 0o000):
+        q = Q(env, sw, f'umask{mask:03o}')
+        cfg = q.switch_cfg(delivery='queue')
+        p = umask_run(env, ['-f', 'me@example.net', 'ok@example.org'],
+                      make_msg(f'umask-{mask:03o}'), mask, cfg)
+        is_((p.returncode, p.stderr), (0, b''),
+            f'umask {mask:03o}: queued, silent')
+        [qid] = q.names() or ['x']
+        is_(os.path.exists(q.path(qid)) and modes_of(q, qid),
+            ['0o700'] * 4 + ['0o600'],
+            f'umask {mask:03o}: queue 0700 (tmp, q, failed too), file 0600')
+        r = run(env, ['-q'])
+        is_((r.rc, dict(tag_counts(sw.messages))),
+            (0, {f'umask-{mask:03o}': 1}), f'umask {mask:03o}: delivered')
+        sw.reset()
+
+    if os.geteuid() != 0:
+        ok(True, 'shared queue # SKIP needs root (chown)')
+        return
+    q = Q(env, sw, 'shared')
+    os.mkdir(q.dir)
+    os.chown(q.dir, 0, 4242)
+    os.chmod(q.dir, 0o2770)
+    cfg = q.switch_cfg(delivery='queue')
+    for tag in ('shared-group', 'shared-other'):
+        p = umask_run(env, ['-f', 'me@example.net', 'ok@example.org'],
+                      make_msg(tag), 0o077, cfg)
+        is_((p.returncode, p.stderr), (0, b''), f'{tag}: queued, silent')
+    ids = q.names()
+    if not is_(len(ids), 2, 'shared queue: two files'):
+        return
+    is_([modes_of(q, qid) for qid in ids], [['0o2770'] * 4 + ['0o660']] * 2,
+        'shared queue, umask 077: areas 2770, files 0660')
+    is_([os.stat(q.path(qid)).st_gid for qid in ids], [4242, 4242],
+        'shared queue: the files have the queue\'s group')
+    os.chown(q.path(ids[0]), 65534, 4242)
+    os.chown(q.path(ids[1]), 65534, 65534)
+    r = run(env, ['-qf'])
+    sw.wait_idle()
+    is_((r.rc, r.err), (0, untrusted_line(q.path(ids[1]),
+                                          'owner uid 65534, group 65534')),
+        'shared queue: another user\'s file of another group is not trusted')
+    is_((dict(tag_counts(sw.messages)), q.names()),
+        ({'shared-group': 1}, [ids[1]]),
+        'shared queue: another user\'s file of the queue\'s group is '
+        'delivered; the other left in place')
+    if os.path.exists(q.path(ids[1])):
+        os.unlink(q.path(ids[1]))
+    sw.reset()
+
+
 def main():
     with harness.Env() as env:
         sw = SwitchRelay()
@@ -1110,6 +1365,9 @@ def main():
             test_format(env, sw)
             test_tls_config(env, sw)
             test_cannot_queue(env, sw)
+            test_untrusted(env, sw)
+            test_world_writable(env, sw)
+            test_modes(env, sw)
         finally:
             sw.stop()
         is_(env.relay.errors, [], 'the relay saw no unexpected errors')

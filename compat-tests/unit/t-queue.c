@@ -1,10 +1,12 @@
 /*
  * t-queue.c - the queue file format and its operations: add, list, open
  * (with and without the lock), update, fail, remove, sweep; what a reader
- * makes of a damaged file or a later version.
+ * makes of a damaged file or a later version; the modes of what it makes,
+ * whatever the umask; which files it trusts, and which directories.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +64,7 @@ write_file(const char *path, const char *text)
 static const char MSG[] = "Subject: t\r\n\r\n.line\r\nbody\r\n";
 
 static char *
-add_one(const char *sender)
+add_one_in(const char *qdir, const char *sender)
 {
 	struct qentry e = { 0 };
 	struct message m = { 0 };
@@ -80,12 +82,19 @@ add_one(const char *sender)
 	e.last_error = xstrdup("451 4.3.0 try\r\nlater");
 	e.notify = xstrdup("SUCCESS,FAILURE");
 	e.body_8bit = 1;
-	is_int(queue_add(dir, &e, &m, &err), 0, "queue_add");
+	if (!is_int(queue_add(qdir, &e, &m, &err), 0, "queue_add"))
+		printf("#   %s\n", err);
 	id = xstrdup(e.id);
 	qentry_release(&e);
 	message_release(&m);
 	fclose(f);
 	return id;
+}
+
+static char *
+add_one(const char *sender)
+{
+	return add_one_in(dir, sender);
 }
 
 static void
@@ -281,6 +290,372 @@ test_errors(void)
 	free(bad);
 }
 
+/* ---- modes -------------------------------------------------------------- */
+
+static int is_root;
+
+/* A TAP line for a case that needs root. */
+static void
+skip_root(const char *name)
+{
+	tap_count++;
+	printf("ok %d - %s # SKIP needs root\n", tap_count, name);
+}
+
+static long
+mode_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) ? -1 : (long)(st.st_mode & 07777);
+}
+
+/* The modes of a queue's directories and of the file q/<id>, as
+ * "top tmp q failed file" in octal, for one exact comparison. */
+static char *
+modes(const char *qdir, const char *id)
+{
+	char *p[5], *s;
+
+	p[0] = xstrdup(qdir);
+	p[1] = xasprintf("%s/tmp", qdir);
+	p[2] = xasprintf("%s/q", qdir);
+	p[3] = xasprintf("%s/failed", qdir);
+	p[4] = xasprintf("%s/q/%s", qdir, id);
+	s = xasprintf("%lo %lo %lo %lo %lo", mode_of(p[0]), mode_of(p[1]),
+	    mode_of(p[2]), mode_of(p[3]), mode_of(p[4]));
+	for (int i = 0; i < 5; i++)
+		free(p[i]);
+	return s;
+}
+
+static void
+test_modes(void)
+{
+	static const mode_t masks[] = { 077, 0 };
+	mode_t old = umask(022);
+
+	for (size_t i = 0; i < 2; i++) {
+		char *priv = xasprintf("%s/private-%03o", dir, masks[i]);
+		char *shared = xasprintf("%s/shared-%03o", dir, masks[i]);
+		char *name, *id, *got;
+		struct qentry e;
+		char *err = NULL;
+
+		umask(masks[i]);
+		/* a queue the process makes: not privileged, so the user's */
+		id = add_one_in(priv, "me@example.net");
+		got = modes(priv, id);
+		name = xasprintf("umask %03o: a private queue is 0700, its "
+		                 "file 0600",
+		    masks[i]);
+		is_str(got, "700 700 700 700 600", name);
+		free(name);
+		free(got);
+		free(id);
+
+		/* an administrator's shared queue: 02770 */
+		mkdir(shared, 0700);
+		chmod(shared, 02770);
+		id = add_one_in(shared, "me@example.net");
+		got = modes(shared, id);
+		name = xasprintf("umask %03o: a queue whose top is 02770: its "
+		                 "areas 2770, its file 0660",
+		    masks[i]);
+		is_str(got, "2770 2770 2770 2770 660", name);
+		free(name);
+		free(got);
+
+		/* a runner rewrites it: the same mode */
+		if (is_int(queue_open(shared, "q", id, &e, 1, &err), 0,
+		        "open the shared queue's file")) {
+			e.attempts = 5;
+			is_int(queue_update(&e, &err), 0, "and update it");
+		}
+		qentry_release(&e);
+		got = modes(shared, id);
+		name = xasprintf("umask %03o: a file rewritten in a shared "
+		                 "queue is 0660",
+		    masks[i]);
+		is_str(got, "2770 2770 2770 2770 660", name);
+		free(name);
+		free(got);
+		free(id);
+		free(priv);
+		free(shared);
+	}
+	umask(old);
+}
+
+/* A privileged process (setgid mailshim, here: root with another effective
+ * group) makes a missing queue the group's: 02770, files 0660. */
+static void
+test_privileged_modes(void)
+{
+	char *qdir = xasprintf("%s/privileged", dir), *id, *got, *file;
+	mode_t old;
+	struct stat st;
+
+	if (!is_root) {
+		skip_root("privileged: a new queue is 02770, its files 0660");
+		return;
+	}
+	old = umask(077);
+	if (!is_int(setresgid(0, 4242, 0), 0, "egid 4242: privileged")) {
+		umask(old);
+		free(qdir);
+		return;
+	}
+	id = add_one_in(qdir, "me@example.net");
+	is_int(setresgid(0, 0, 0), 0, "egid 0 again");
+	umask(old);
+	got = modes(qdir, id);
+	is_str(got, "2770 2770 2770 2770 660",
+	    "privileged, umask 077: the queue 02770 (areas too), file 0660");
+	file = xasprintf("%s/q/%s", qdir, id);
+	ok(!stat(file, &st) && st.st_gid == 4242,
+	    "... the file of the effective group");
+	free(file);
+	free(got);
+	free(id);
+	free(qdir);
+}
+
+/* ---- trust -------------------------------------------------------------- */
+
+/* queue_open of qdir/q/id, with and without the lock: both untrusted,
+ * with exactly the reason why; the file is still there. */
+static void
+untrusted_case(
+    const char *qdir, const char *id, const char *why, const char *name)
+{
+	char *path = xasprintf("%s/q/%s", qdir, id);
+	char *want = xasprintf(
+	    "queue file '%s' is not trusted (%s): left in place", path, why);
+	char *label;
+	struct qentry e;
+	struct stat st;
+
+	for (int lock = 0; lock < 2; lock++) {
+		char *err = NULL;
+		label = xasprintf(
+		    "%s%s: QUEUE_UNTRUSTED", name, lock ? " (locking)" : "");
+		is_int(queue_open(qdir, "q", id, &e, lock, &err),
+		    QUEUE_UNTRUSTED, label);
+		free(label);
+		label = xasprintf(
+		    "%s%s: the reason", name, lock ? " (locking)" : "");
+		is_str(err, want, label);
+		free(label);
+		is_int(e.fd, -1, "... nothing left open");
+		qentry_release(&e);
+		free(err);
+	}
+	label = xasprintf("%s: left in place", name);
+	ok(!lstat(path, &st), label);
+	free(label);
+	free(want);
+	free(path);
+}
+
+static void
+trusted_case(const char *qdir, const char *id, const char *name)
+{
+	struct qentry e;
+	char *err = NULL;
+
+	if (!is_int(queue_open(qdir, "q", id, &e, 1, &err), 0, name))
+		printf("#   %s\n", err ? err : "");
+	free(err);
+	qentry_release(&e);
+}
+
+static void
+test_trust(void)
+{
+	char *id, *path, *link_path, *fake;
+	char *shared = xasprintf("%s/trust-shared", dir);
+
+	/* a second name: whoever made it can change the message */
+	id = add_one("me@example.net");
+	trusted_case(dir, id, "control: one link, mine: trusted");
+	path = xasprintf("%s/q/%s", dir, id);
+	link_path = xasprintf("%s/second-name", dir);
+	is_int(link(path, link_path), 0, "a second hard link");
+	untrusted_case(dir, id, "2 hard links", "a file with 2 links");
+	unlink(link_path);
+	trusted_case(dir, id, "the link removed: trusted again");
+
+	/* writable by others */
+	chmod(path, 0602);
+	untrusted_case(dir, id, "writable by others", "a file chmod o+w");
+	chmod(path, 0600);
+
+	/* a symbolic link in q/, to a good file */
+	fake = xasprintf("%s/q/%s", dir, "00000000000b.000000000001");
+	is_int(symlink(path, fake), 0, "a symbolic link in q/");
+	untrusted_case(dir, "00000000000b.000000000001", "a symbolic link",
+	    "a symbolic link");
+	unlink(fake);
+	free(fake);
+
+	/* a FIFO: refused without blocking the run */
+	fake = xasprintf("%s/q/%s", dir, "00000000000b.000000000002");
+	is_int(mkfifo(fake, 0600), 0, "a FIFO in q/");
+	untrusted_case(
+	    dir, "00000000000b.000000000002", "not a regular file", "a FIFO");
+	unlink(fake);
+	free(fake);
+
+	/* another user's, in a private queue */
+	if (is_root) {
+		is_int(chown(path, 65534, 65534), 0, "chown 65534:65534");
+		untrusted_case(dir, id, "owner uid 65534, group 65534",
+		    "another user's file, private queue");
+	} else {
+		skip_root("another user's file, private queue");
+	}
+	unlink(path);
+	free(path);
+	free(link_path);
+	free(id);
+
+	/* a shared queue: the group of its top directory is trusted */
+	mkdir(shared, 0700);
+	id = add_one_in(shared, "me@example.net");
+	path = xasprintf("%s/q/%s", shared, id);
+	if (is_root) {
+		is_int(chown(shared, 0, 4242), 0, "a shared queue: group 4242");
+		chmod(shared, 02770);
+		is_int(chown(path, 65534, 4242), 0, "chown 65534:4242");
+		trusted_case(shared, id,
+		    "shared queue (02770, group 4242): a file of another "
+		    "user, of group 4242: trusted");
+		chmod(shared, 02750);
+		untrusted_case(shared, id, "owner uid 65534, group 4242",
+		    "the same, the top not group-writable (not shared)");
+		chmod(shared, 02770);
+		is_int(chown(path, 65534, 65534), 0, "chown 65534:65534");
+		untrusted_case(shared, id, "owner uid 65534, group 65534",
+		    "shared queue: another user's file of another group");
+	} else {
+		skip_root("shared queue: a file of the queue's group");
+	}
+	free(path);
+	free(id);
+	free(shared);
+}
+
+/* queue_init, queue_check and queue_add refuse path with exactly this. */
+static void
+refused_case(const char *qdir, const char *want, const char *name)
+{
+	struct qentry e = { 0 };
+	struct message m = { 0 };
+	FILE *f = raw_message(&m, MSG);
+	char *err = NULL, *label;
+
+	label = xasprintf("%s: queue_init: EX_CONFIG", name);
+	is_int(queue_init(qdir, &err), EX_CONFIG, label);
+	free(label);
+	label = xasprintf("%s: queue_init: the message", name);
+	is_str(err, want, label);
+	free(label);
+	free(err);
+	err = NULL;
+	label = xasprintf("%s: queue_check: EX_CONFIG, the message", name);
+	ok(queue_check(qdir, &err) == EX_CONFIG && err && !strcmp(err, want),
+	    label);
+	free(label);
+	free(err);
+	err = NULL;
+	e.fd = -1;
+	e.account = xstrdup("a");
+	e.sender = xstrdup("s");
+	strlist_push(&e.rcpts, "r@x");
+	label = xasprintf("%s: queue_add: EX_CONFIG, the message", name);
+	ok(queue_add(qdir, &e, &m, &err) == EX_CONFIG && err &&
+	        !strcmp(err, want),
+	    label);
+	free(label);
+	free(err);
+	qentry_release(&e);
+	message_release(&m);
+	fclose(f);
+}
+
+static void
+test_directories(void)
+{
+	char *top = xasprintf("%s/ww", dir);
+	char *q = xasprintf("%s/q", top), *want, *old, *id, *err = NULL;
+	char *real = xasprintf("%s/real-q", dir);
+	char *moved = xasprintf("%s/moved", dir);
+	struct timespec t[2] = { { 1000, 0 }, { 1000, 0 } };
+	struct strlist ids = STRLIST_INIT;
+
+	is_int(queue_init(top, &err), 0, "control: queue_init of a new queue");
+	is_int(queue_check(top, &err), 0, "control: queue_check passes");
+	old = xasprintf("%s/tmp/%s", top, "000000000001.000000000004");
+	write_file(old, "partial");
+	utimensat(AT_FDCWD, old, t, 0);
+
+	chmod(top, 0777);
+	want = xasprintf("queue directory '%s' is writable by others: run "
+	                 "chmod o-w %s",
+	    top, top);
+	refused_case(top, want, "the top directory o+w");
+	free(want);
+	is_int(queue_sweep_tmp(top, 3600), 0,
+	    "... and the sweep removes nothing in it");
+	is_int(access(old, F_OK), 0, "... the old tmp file is still there");
+	chmod(top, 0700);
+
+	chmod(q, 0703);
+	want = xasprintf("queue directory '%s' is writable by others: run "
+	                 "chmod o-w %s",
+	    q, q);
+	refused_case(top, want, "an area (q/) o+w");
+	free(want);
+	chmod(q, 0700);
+	is_int(queue_sweep_tmp(top, 3600), 1,
+	    "control: the modes back, the sweep removes it");
+
+	/* an area that is a symbolic link (to a good directory) */
+	mkdir(real, 0700);
+	ok(!rmdir(q) && !symlink(real, q), "q/ replaced by a symbolic link");
+	want = xasprintf("queue directory '%s' is a symbolic link: make it "
+	                 "a real directory",
+	    q);
+	refused_case(top, want, "q/ a symbolic link");
+	free(want);
+	unlink(q);
+
+	/* the top directory itself may be a symbolic link */
+	is_int(symlink(top, moved), 0, "a symbolic link to a queue");
+	id = add_one_in(moved, "me@example.net");
+	is_int(queue_list(moved, "q", &ids, &err), 0,
+	    "a top directory that is a symbolic link: accepted");
+	ok(ids.n == 1 && !strcmp(ids.v[0], id), "... and the message queued");
+	strlist_release(&ids);
+	trusted_case(moved, id, "... and opened");
+
+	/* no queue at all: nothing to refuse */
+	free(err);
+	err = NULL;
+	free(q);
+	q = xasprintf("%s/no-such-queue", dir);
+	is_int(queue_check(q, &err), 0, "queue_check of no queue: 0");
+	ok(access(q, F_OK) == -1 && errno == ENOENT, "... and makes nothing");
+
+	free(id);
+	free(old);
+	free(q);
+	free(top);
+	free(real);
+	free(moved);
+}
+
 int
 main(void)
 {
@@ -295,6 +670,11 @@ main(void)
 	test_damaged();
 	test_sweep();
 	test_errors();
+	is_root = geteuid() == 0;
+	test_modes();
+	test_privileged_modes();
+	test_trust();
+	test_directories();
 	cmd = xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
