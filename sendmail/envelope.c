@@ -23,6 +23,9 @@ tell(const struct envelope_ctx *ctx, char *msg)
 		free(msg);
 }
 
+/* resolve() got the one address it wanted (the sender's) */
+#define RESOLVED_ENOUGH (-1)
+
 static int
 add_final(struct envelope *env, const char *addr, const char *what, char **err)
 {
@@ -36,6 +39,11 @@ add_final(struct envelope *env, const char *addr, const char *what, char **err)
 	for (size_t i = 0; i < env->rcpts.n; i++)
 		if (rfc5322_same_address(env->rcpts.v[i], addr))
 			return 0;
+	if (env->rcpts.n >= ENVELOPE_RCPT_MAX) {
+		*err = xasprintf(
+		    "too many recipients: more than %d", ENVELOPE_RCPT_MAX);
+		return EX_USAGE;
+	}
 	strlist_push(&env->rcpts, addr);
 	return 0;
 }
@@ -47,27 +55,54 @@ qualify(const char *name, const struct envelope_ctx *ctx)
 }
 
 /*
- * Expand a bare local name through the aliases into out (qualified
- * addresses).  seen holds the names on the current path, to cut loops.
+ * One address on its way to its final, qualified forms.  Each goes
+ * straight into the envelope, so that no list longer than the envelope
+ * may hold is ever built; or, for the sender, only the first is wanted.
  */
-static int
-expand(const char *name, int depth, struct strlist *seen, struct strlist *out,
-    const struct envelope_ctx *ctx, char **err)
-{
-	const struct alias *a = NULL;
-	size_t before = out->n;
+struct resolution {
+	struct envelope *env;
+	const struct envelope_ctx *ctx;
+	const char *top;     /* the address resolved, for messages */
+	const char *what;    /* where it came from, for messages */
+	char **first;        /* the sender's: the first address; else NULL */
+	size_t given;        /* final addresses produced so far */
+	struct strlist seen; /* the aliases on the current path, to cut loops */
+};
 
-	if (ctx->aliases && depth < ALIAS_DEPTH_MAX)
-		a = aliases_find(ctx->aliases, name);
-	for (size_t i = 0; a && i < seen->n; i++)
-		if (!ascii_strcasecmp(seen->v[i], name))
-			a = NULL; /* an alias naming itself means itself */
-	if (!a) {
-		strlist_push_owned(out, qualify(name, ctx));
-		return 0;
+/* A final address: 0, RESOLVED_ENOUGH, or an exit status with *err set. */
+static int
+give(struct resolution *x, const char *addr, char **err)
+{
+	x->given++;
+	if (x->first) {
+		*x->first = xstrdup(addr);
+		return RESOLVED_ENOUGH;
 	}
-	strlist_push(seen, name);
-	for (size_t i = 0; i < a->targets.n; i++) {
+	return add_final(x->env, addr, x->what, err);
+}
+
+static int
+give_qualified(struct resolution *x, const char *name, char **err)
+{
+	char *addr = qualify(name, x->ctx);
+	int r = give(x, addr, err);
+
+	free(addr);
+	return r;
+}
+
+static int expand(
+    struct resolution *x, const char *name, int depth, char **err);
+
+/* The targets of alias a (named name), one after another. */
+static int
+expand_targets(struct resolution *x, const struct alias *a, const char *name,
+    int depth, char **err)
+{
+	const struct envelope_ctx *ctx = x->ctx;
+	int r = 0;
+
+	for (size_t i = 0; !r && i < a->targets.n; i++) {
 		const char *t = a->targets.v[i];
 		struct strlist addrs = STRLIST_INIT;
 		char *perr = NULL;
@@ -86,48 +121,80 @@ expand(const char *name, int depth, struct strlist *seen, struct strlist *out,
 			strlist_release(&addrs);
 			return EX_DATAERR;
 		}
-		for (size_t j = 0; j < addrs.n; j++) {
-			int r = 0;
-			if (rfc5322_domain(addrs.v[j]))
-				strlist_push(out, addrs.v[j]);
+		for (size_t j = 0; !r && j < addrs.n; j++) {
+			/* a fan-out of aliases naming aliases many times
+			 * over: the duplicates would go, but not the time
+			 * spent making them */
+			if (++x->env->alias_addrs > ENVELOPE_ALIAS_MAX) {
+				*err = xasprintf("too many recipients: "
+				                 "aliases expand '%s' to more "
+				                 "than %d addresses",
+				    x->top, ENVELOPE_ALIAS_MAX);
+				r = EX_USAGE;
+			} else if (rfc5322_domain(addrs.v[j]))
+				r = give(x, addrs.v[j], err);
 			else
-				r = expand(
-				    addrs.v[j], depth + 1, seen, out, ctx, err);
-			if (r) {
-				strlist_release(&addrs);
-				return r;
-			}
+				r = expand(x, addrs.v[j], depth + 1, err);
 		}
 		strlist_release(&addrs);
 	}
-	free(seen->v[--seen->n]);
-	seen->v[seen->n] = NULL;
-	if (out->n == before) {
-		/* nothing a relay can take: deliver to the name itself */
-		tell(ctx,
-		    xasprintf("alias '%s' has no address a relay can "
-		              "take; sending to %s@%s",
-		        name, name, ctx->local_domain));
-		strlist_push_owned(out, qualify(name, ctx));
-	}
-	return 0;
+	return r;
 }
 
-/* Resolve one parsed address to its final, qualified forms. */
+/* A bare local name, through the aliases. */
 static int
-resolve(const char *addr, struct strlist *out, const struct envelope_ctx *ctx,
-    char **err)
+expand(struct resolution *x, const char *name, int depth, char **err)
 {
-	struct strlist seen = STRLIST_INIT;
+	const struct envelope_ctx *ctx = x->ctx;
+	const struct alias *a = NULL;
+	size_t before = x->given;
 	int r;
 
-	if (rfc5322_domain(addr)) {
-		strlist_push(out, addr);
-		return 0;
-	}
-	r = expand(addr, 0, &seen, out, ctx, err);
-	strlist_release(&seen);
-	return r;
+	if (ctx->aliases && depth < ALIAS_DEPTH_MAX)
+		a = aliases_find(ctx->aliases, name);
+	for (size_t i = 0; a && i < x->seen.n; i++)
+		if (!ascii_strcasecmp(x->seen.v[i], name))
+			a = NULL; /* an alias naming itself means itself */
+	if (!a)
+		return give_qualified(x, name, err);
+	strlist_push(&x->seen, name);
+	r = expand_targets(x, a, name, depth, err);
+	free(x->seen.v[--x->seen.n]);
+	x->seen.v[x->seen.n] = NULL;
+	if (r || x->given > before)
+		return r;
+	/* nothing a relay can take: deliver to the name itself */
+	tell(ctx,
+	    xasprintf("alias '%s' has no address a relay can "
+	              "take; sending to %s@%s",
+	        name, name, ctx->local_domain));
+	return give_qualified(x, name, err);
+}
+
+/*
+ * Resolve one parsed address into env's recipients (what names its
+ * source) or, when first is not NULL, into *first (allocated): the first
+ * address it stands for.
+ */
+static int
+resolve(struct envelope *env, const char *addr, const char *what, char **first,
+    const struct envelope_ctx *ctx, char **err)
+{
+	struct resolution x = {
+		.env = env,
+		.ctx = ctx,
+		.top = addr,
+		.what = what,
+		.first = first,
+	};
+	int r;
+
+	if (rfc5322_domain(addr))
+		r = give(&x, addr, err);
+	else
+		r = expand(&x, addr, 0, err);
+	strlist_release(&x.seen);
+	return r == RESOLVED_ENOUGH ? 0 : r;
 }
 
 int
@@ -140,8 +207,7 @@ envelope_set_sender(struct envelope *env, const char *given,
 	const char *src = given   ? given
 	    : ctx->default_sender ? ctx->default_sender
 	                          : ctx->user;
-	struct strlist out = STRLIST_INIT;
-	char *addr = NULL, *perr = NULL;
+	char *addr = NULL, *perr = NULL, *first = NULL;
 	const char *why;
 	int r;
 
@@ -160,22 +226,21 @@ envelope_set_sender(struct envelope *env, const char *given,
 	 * root's address); the default sender is just qualified */
 	r = 0;
 	if (given || rfc5322_domain(addr))
-		r = resolve(addr, &out, ctx, err);
+		r = resolve(env, addr, what, &first, ctx, err);
 	else
-		strlist_push_owned(&out, qualify(addr, ctx));
+		first = qualify(addr, ctx);
 	free(addr);
 	if (r) {
-		strlist_release(&out);
+		free(first);
 		return r;
 	}
-	if (!rfc5322_addr_is_safe(out.v[0], &why)) {
+	if (!rfc5322_addr_is_safe(first, &why)) {
 		*err = xasprintf(
-		    "invalid sender '%s' in %s: %s", out.v[0], what, why);
-		strlist_release(&out);
+		    "invalid sender '%s' in %s: %s", first, what, why);
+		free(first);
 		return EX_DATAERR;
 	}
-	env->sender = xstrdup(out.v[0]);
-	strlist_release(&out);
+	env->sender = first;
 	return 0;
 }
 
@@ -183,7 +248,7 @@ int
 envelope_add_list(struct envelope *env, const char *list, size_t len,
     const char *what, const struct envelope_ctx *ctx, char **err)
 {
-	struct strlist addrs = STRLIST_INIT, final = STRLIST_INIT;
+	struct strlist addrs = STRLIST_INIT;
 	char *perr = NULL;
 	int r = 0;
 
@@ -193,11 +258,8 @@ envelope_add_list(struct envelope *env, const char *list, size_t len,
 		return EX_DATAERR;
 	}
 	for (size_t i = 0; !r && i < addrs.n; i++)
-		r = resolve(addrs.v[i], &final, ctx, err);
-	for (size_t i = 0; !r && i < final.n; i++)
-		r = add_final(env, final.v[i], what, err);
+		r = resolve(env, addrs.v[i], what, NULL, ctx, err);
 	strlist_release(&addrs);
-	strlist_release(&final);
 	return r;
 }
 
@@ -297,8 +359,9 @@ envelope_add_headers(struct envelope *env, const struct message *m,
 			const char *v = field_body(m, (size_t)i, &len);
 			int r = envelope_add_list(env, v, len, what, ctx, err);
 
+			/* too many: the message's fault, not the caller's */
 			if (r)
-				return r;
+				return r == EX_USAGE ? EX_DATAERR : r;
 		}
 	}
 	return 0;
@@ -353,6 +416,6 @@ void
 envelope_release(struct envelope *env)
 {
 	free(env->sender);
-	env->sender = NULL;
 	strlist_release(&env->rcpts);
+	memset(env, 0, sizeof(*env));
 }

@@ -6,6 +6,13 @@
  * from To:, Cc: and Bcc: (or from the most recent Resent- block).  A bare local name ("root") goes through the
  * aliases file, recursively, then gets the local domain.  The result is a
  * list of unique, validated addresses, safe to hand to SMTP.
+ *
+ * Both the list and the work of building it are bounded, whatever the
+ * command line, the headers or the aliases file hold: at most
+ * ENVELOPE_RCPT_MAX recipients (after aliases and duplicates), and at most
+ * ENVELOPE_ALIAS_MAX addresses out of the aliases (duplicates included),
+ * so that aliases that name each other many times over cannot make the
+ * expansion run for ever.
  */
 #ifndef MAILSHIM_ENVELOPE_H
 #define MAILSHIM_ENVELOPE_H
@@ -14,10 +21,16 @@
 #include "message.h"
 #include "util.h"
 
+/* Recipients of one message, on every path (also -bs's RCPT limit). */
+#define ENVELOPE_RCPT_MAX 1000
+/* Addresses the aliases may give for one message, duplicates included. */
+#define ENVELOPE_ALIAS_MAX (10 * ENVELOPE_RCPT_MAX)
+
 struct envelope {
 	char *sender; /* "" is the null sender */
 	struct strlist rcpts;
-	int resent; /* -t read the recipients from a Resent- block */
+	int resent;         /* -t read the recipients from a Resent- block */
+	size_t alias_addrs; /* addresses the aliases gave so far */
 };
 
 struct envelope_ctx {
@@ -29,8 +42,9 @@ struct envelope_ctx {
 };
 
 /*
- * Set env->sender from given (-f/-r, or NULL) and ctx.  Returns 0, or
- * EX_DATAERR with *err set for an address that cannot be used.
+ * Set env->sender from given (-f/-r, or NULL) and ctx: the first address
+ * its aliases give.  Returns 0, or EX_DATAERR with *err set for an address
+ * that cannot be used.
  */
 int envelope_set_sender(struct envelope *env, const char *given,
     const struct envelope_ctx *ctx, char **err);
@@ -38,7 +52,11 @@ int envelope_set_sender(struct envelope *env, const char *given,
 /*
  * Add the recipients in an address list (a command-line argument or a
  * header field body of len bytes); what names the source in messages.
- * Returns 0, or EX_DATAERR with *err set.
+ * Returns 0; EX_DATAERR with *err set for an address that cannot be used;
+ * EX_USAGE with *err set ("too many recipients: ...") when the envelope
+ * would hold more than ENVELOPE_RCPT_MAX recipients, or the aliases give
+ * more than ENVELOPE_ALIAS_MAX addresses.  env is then incomplete: do not
+ * send it.
  */
 int envelope_add_list(struct envelope *env, const char *list, size_t len,
     const char *what, const struct envelope_ctx *ctx, char **err);
@@ -50,7 +68,9 @@ int envelope_add_list(struct envelope *env, const char *list, size_t len,
  * Resent- block: the first run of consecutive Resent- fields, as each
  * resend puts its block on top.  A block that names no recipients (only
  * Resent-From:, Resent-Date:...) leaves To:, Cc: and Bcc: in charge.
- * Sets env->resent when the block was used.
+ * Sets env->resent when the block was used.  Returns as
+ * envelope_add_list() does, but EX_DATAERR for too many recipients too:
+ * the message is at fault.
  */
 int envelope_add_headers(struct envelope *env, const struct message *m,
     const struct envelope_ctx *ctx, char **err);
@@ -75,6 +95,7 @@ int envelope_force_sender(struct envelope *env, const struct envelope_ctx *ctx,
 int envelope_from_header(const struct message *m,
     const struct envelope_ctx *ctx, char **addr, char **err);
 
+/* Free what env holds and make it empty, ready for another message. */
 void envelope_release(struct envelope *env);
 
 #endif

@@ -30,6 +30,8 @@ struct reader {
 	enum line_state st; /* body phase only */
 	size_t col;         /* body phase: bytes in the current output line */
 	struct buf line;    /* header phase: the current physical line */
+	struct buf field;   /* header phase: the open field, folded lines */
+	size_t field_name_len;
 	char *err;
 	int status;
 };
@@ -46,10 +48,31 @@ fail(struct reader *r, int status, char *msg)
 	return status;
 }
 
+/*
+ * Would n more bytes take the message over m->max_size?  Counted as
+ * message_size() counts: the header fields, the empty line after them,
+ * the body, as they will be sent.  Checked before each write, so the
+ * spool never holds more than the limit.
+ */
+static int
+too_large(struct reader *r, size_t n)
+{
+	const struct message *m = r->m;
+
+	if (m->max_size <= 0 ||
+	    (off_t)m->header_bytes + 2 + m->body_len + (off_t)n <= m->max_size)
+		return 0;
+	fail(r, EX_DATAERR,
+	    xasprintf("message too large: more than %lld bytes "
+	              "(max_message_size)",
+	        (long long)m->max_size));
+	return 1;
+}
+
 static void
 body_put(struct reader *r, const char *p, size_t n)
 {
-	if (r->status || !n)
+	if (r->status || !n || too_large(r, n))
 		return;
 	if (fwrite(p, 1, n, r->m->body) != n) {
 		int e = errno;
@@ -142,13 +165,31 @@ header_name_len(const char *s, size_t n)
 	return (len && i < n && s[i] == ':') ? len : 0;
 }
 
+/* The open field is complete: it joins the message's header fields. */
+static void
+field_close(struct reader *r)
+{
+	struct message *m = r->m;
+	struct header *h;
+
+	if (!r->field.len)
+		return;
+	grow_array((void **)&m->h, &m->ah, m->nh + 1, sizeof(*m->h));
+	h = &m->h[m->nh++];
+	h->field = buf_detach(&r->field);
+	h->name_len = r->field_name_len;
+}
+
+/*
+ * One physical header line: the start of a field (name_len > 0) or a
+ * continuation of the open one.  The open field grows in r->field, so a
+ * field of many lines is never copied over and over.
+ */
 static void
 header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
 {
 	struct message *m = r->m;
-	struct header *h;
-	struct buf b = BUF_INIT;
-	size_t before = 0;
+	size_t before;
 
 	if (m->header_bytes + n + 2 > MESSAGE_HEADER_MAX) {
 		fail(r, EX_DATAERR,
@@ -158,26 +199,20 @@ header_add_line(struct reader *r, const char *s, size_t n, size_t name_len)
 		return;
 	}
 	if (name_len) {
-		grow_array((void **)&m->h, &m->ah, m->nh + 1, sizeof(*m->h));
-		h = &m->h[m->nh++];
-		h->field = NULL;
-		h->name_len = name_len;
-	} else {
-		/* a continuation line: append to the last field */
-		h = &m->h[m->nh - 1];
-		buf_addstr(&b, h->field);
-		before = b.len;
-		free(h->field);
+		field_close(r);
+		r->field_name_len = name_len;
 	}
-	fold_into(&b, s, n);
-	m->header_bytes += b.len - before;
-	h->field = buf_detach(&b);
+	before = r->field.len;
+	fold_into(&r->field, s, n);
+	m->header_bytes += r->field.len - before;
+	too_large(r, 0);
 }
 
 /* The header section ends: what follows is body, in the middle of nothing. */
 static void
 start_body(struct reader *r)
 {
+	field_close(r);
 	r->in_headers = 0;
 	r->st = AT_BOL;
 	r->col = 0;
@@ -204,7 +239,7 @@ header_line(struct reader *r, const char *s, size_t n)
 	/* an mbox "From " line before the headers is not part of the mail */
 	if (first && n >= 5 && !memcmp(s, "From ", 5))
 		return;
-	if (is_wsp((unsigned char)s[0]) && r->m->nh) {
+	if (is_wsp((unsigned char)s[0]) && r->field.len) {
 		header_add_line(r, s, n, 0);
 		return;
 	}
@@ -389,6 +424,7 @@ message_read(
 	r.in_headers = 1;
 	r.first_line = 1;
 	buf_init(&r.line);
+	buf_init(&r.field);
 
 	while (!r.done && !r.status) {
 		ssize_t n = read(fd, in, sizeof(in));
@@ -408,6 +444,9 @@ message_read(
 		feed(&r, in, (size_t)n);
 	}
 	buf_release(&r.line);
+	if (!r.status)
+		field_close(&r); /* the input ended in the header section */
+	buf_release(&r.field);
 	if (!r.status && (fflush(m->body) || fseeko(m->body, 0, SEEK_SET)))
 		fail(&r,
 		    errno == ENOSPC || errno == EDQUOT || errno == EFBIG

@@ -36,16 +36,20 @@ struct message {
 	FILE *body;     /* the spool: body lines, CRLF-terminated */
 	off_t body_off; /* where they start in it */
 	off_t body_len;
-	int eight_bit; /* a byte >= 0x80 was seen */
-	int raw;       /* body is the whole message: no headers, no CRLF */
-	int borrowed;  /* body is the caller's: message_release() keeps it */
+	int eight_bit;  /* a byte >= 0x80 was seen */
+	int raw;        /* body is the whole message: no headers, no CRLF */
+	int borrowed;   /* body is the caller's: message_release() keeps it */
+	off_t max_size; /* set before message_read(): the limit; 0 = none */
 };
 
 /*
  * Read the message from fd into m (zeroed by the caller).  tmpdir is where
  * the spool file goes (NULL: $TMPDIR, else /tmp).  Returns 0; EX_DATAERR
- * for a header section over the limits; EX_IOERR or EX_TEMPFAIL (disk
- * full) for I/O errors; *err set to a one-line message on failure.
+ * for a header section over the limits, or a message over m->max_size
+ * when the caller set one (counted as message_size() counts, before any
+ * edit: reading stops there, the rest of the input is left unread);
+ * EX_IOERR or EX_TEMPFAIL (disk full) for I/O errors; *err set to a
+ * one-line message on failure.
  * Lines over MESSAGE_LINE_MAX octets are broken as Postfix does: header
  * lines are folded before white space where possible, and otherwise, like
  * body lines, broken with CRLF SPACE.

@@ -233,6 +233,9 @@ run_prepare(struct run *r)
 	/* -bv collects no message, unless the recipients are in it */
 	if (r->opt.mode == MODE_VERIFY && !r->opt.extract)
 		goto check;
+	/* -bs: the SMTP engine held DATA to max_message_size already */
+	if (r->opt.mode != MODE_SMTP)
+		r->msg.max_size = r->cfg.max_message_size;
 	st = message_read(&r->msg, r->in_fd, r->opt.ignore_dots, NULL, &err);
 	if (st)
 		return run_fail(st, err);

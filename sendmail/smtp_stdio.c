@@ -19,6 +19,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "envelope.h"
 #include "rfc5322.h"
 #include "smtp_stdio.h"
 
@@ -27,7 +28,6 @@
 #define REPLY_MAX 2048     /* room for a hook's reply */
 #define REPLY_TEXT_MAX 400 /* per line: well inside RFC 5321's 512 octets */
 #define REPLY_LINES 16
-#define MAX_RCPTS 1000 /* RFC 5321 4.5.3.1.8 asks for at least 100 */
 #define MAX_ERRORS 100 /* protocol errors in a row before we give up */
 #define OUT_FLUSH 4096
 #define SPOOL_CHUNK 65536
@@ -625,7 +625,8 @@ cmd_rcpt(struct session *s, char *args)
 		syntax_reply(s, "501 5.1.3 Bad recipient address syntax");
 	else if (strlist_has(&s->t.rcpts, addr))
 		reply(s, "250 2.1.5 Ok");
-	else if (s->t.rcpts.n >= MAX_RCPTS)
+	else if (s->t.rcpts.n >= ENVELOPE_RCPT_MAX)
+		/* the envelope's own limit; RFC 5321 4.5.3.1.8 asks for 100 */
 		reply(s, "452 4.5.3 Error: too many recipients");
 	else if (s->h->rcpt && s->h->rcpt(s->h->arg, &s->t, addr, r, sizeof(r)))
 		hook_reply(s, r, "45");
