@@ -41,8 +41,6 @@
 #define MAX_LINE 1000
 /* a config file is a few hundred bytes; refuse to slurp a stray big file */
 #define MAX_FILE (1024L * 1024)
-/* the buffer for the first line of a password_file */
-#define MAX_SECRET 4096
 
 /* one "key = value" line, as the scanner read it */
 struct ent {
@@ -638,7 +636,7 @@ finish_account(struct loader *l, const struct sect *s, struct account *a)
 {
 	static const char *const user_keys[] = { "username", "appkey", NULL };
 	static const char *const pass_keys[] = { "password", "secretkey",
-		"password_file", NULL };
+		"password_file", "password_command", NULL };
 	const struct ent *e, *user, *pass;
 
 	if (apply_presets(l, s, a))
@@ -659,7 +657,7 @@ finish_account(struct loader *l, const struct sect *s, struct account *a)
 			    "[%s] needs 'username' for "
 			    "auth = %s",
 			    s->name, auth_name(a->auth));
-		if (!a->password)
+		if (!a->password && !a->password_command.n)
 			return fail(l, s->line,
 			    "[%s] needs 'password' for "
 			    "auth = %s",
@@ -698,6 +696,9 @@ finish_account(struct loader *l, const struct sect *s, struct account *a)
 		    s->name);
 	if (a->port == 0)
 		a->port = a->tls == TLS_IMPLICIT ? 465 : 587;
+	/* the command runs later, when a connection needs it (secret.h) */
+	if (a->password_command.n)
+		a->fetched = xcalloc(1, sizeof(*a->fetched));
 	return 0;
 }
 
@@ -910,6 +911,11 @@ config_release(struct config *cfg)
 
 		free(a->name);
 		release_values(S_ACCOUNT, a);
+		if (a->fetched) {
+			free_secret(a->fetched->password);
+			free(a->fetched->err);
+			free(a->fetched);
+		}
 	}
 	free(cfg->accounts);
 	free(cfg->path);

@@ -23,6 +23,19 @@ enum from_policy {
 	FROM_REWRITE   /* so is From:, with a Reply-To: to the caller */
 };
 
+/* The longest secret read from a password_file or a password_command. */
+#define MAX_SECRET 4096
+
+/*
+ * The outcome of an account's password_command, kept for the rest of the
+ * process: it runs at most once.  Wiped and freed by config_release().
+ */
+struct fetched_password {
+	int done;       /* it has run: password or err is set */
+	char *password; /* the first line it printed */
+	char *err;      /* or why it failed: one line, no secret in it */
+};
+
 struct account {
 	char *name;     /* section name, lower case */
 	char *provider; /* "nhncloud" or NULL */
@@ -33,8 +46,17 @@ struct account {
 	enum auth_mech
 	    auth;       /* default AUTH_PLAIN with a username, else AUTH_NONE */
 	char *username; /* as written, without the mail_type suffix */
-	char *password; /* the secret, from password or password_file */
+	/* the secret, from password or password_file; NULL with
+	 * password_command, whose secret account_password() fetches */
+	char *password;
 	char *password_file; /* the file password was read from, or NULL */
+	/* password_command split into its words (v is NULL-terminated, an
+	 * argv), or none (n == 0) */
+	struct strlist password_command;
+	/* what password_command printed, once it has run (see secret.h);
+	 * NULL without password_command.  A pointer, so that the accounts
+	 * callers hold (const) can keep it. */
+	struct fetched_password *fetched;
 	char *mail_type;     /* "normal", "auth", "ad" or NULL */
 	char *from;          /* envelope sender, or NULL */
 	char *helo;          /* EHLO name, or NULL for the host's FQDN */
@@ -72,7 +94,7 @@ struct config {
 	enum delivery delivery;       /* default DELIVERY_DIRECT */
 	long queue_concurrency;       /* connections at once, default 4 */
 	long queue_lifetime;          /* seconds, default 5 days */
-	long max_message_size;        /* octets, -bs SIZE; 0: no limit */
+	long max_message_size;        /* octets, any input; 0: no limit */
 	struct account *accounts;
 	size_t naccounts;
 };

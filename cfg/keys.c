@@ -20,7 +20,7 @@
 static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
     p_auth, p_bool, p_timeout, p_mail_type, p_provider, p_match_from,
     p_from_policy, p_tls_min_version, p_tls_pin, p_on_tempfail, p_delivery,
-    p_concurrency, p_duration, p_size;
+    p_concurrency, p_duration, p_size, p_command;
 
 #define A(f) offsetof(struct account, f)
 #define C(f) offsetof(struct config, f)
@@ -47,6 +47,9 @@ static const struct keydef keys[] = {
 	{ "password", S_ACCOUNT, KF_SECRET, p_secret, A(password) },
 	{ "secretkey", S_ACCOUNT, KF_SECRET, p_secret, A(password) },
 	{ "password_file", S_ACCOUNT, 0, p_string, A(password_file) },
+	/* a command is no secret, but a cut one would run something else */
+	{ "password_command", S_ACCOUNT, KF_NOCUT, p_command,
+	    A(password_command) },
 	{ "mail_type", S_ACCOUNT, 0, p_mail_type, A(mail_type) },
 	{ "from", S_ACCOUNT, 0, p_from, A(from) },
 	{ "match_from", S_ACCOUNT, 0, p_match_from, A(match_from) },
@@ -69,6 +72,9 @@ const char *const conflicts[][2] = {
 	{ "password", "secretkey" },
 	{ "password", "password_file" },
 	{ "secretkey", "password_file" },
+	{ "password", "password_command" },
+	{ "secretkey", "password_command" },
+	{ "password_file", "password_command" },
 	{ NULL, NULL },
 };
 
@@ -559,6 +565,77 @@ bad:
 	return expect;
 }
 
+/*
+ * A command and its arguments, split into words the way a shell would
+ * split a simple command, without anything else a shell does: words are
+ * separated by spaces and tabs; '...' is taken as is; in "...", \" and
+ * \\ stand for " and \ (a backslash before anything else stays); outside
+ * quotes a backslash takes the next character as is.  $, ~, *, |, >, ;
+ * and the like are plain characters.  Stores the words in a struct
+ * strlist (an argv: NULL after the last).
+ */
+static const char *
+p_command(const char *v, void *dst)
+{
+	struct strlist *l = dst, words = STRLIST_INIT;
+	struct buf w = BUF_INIT;
+	const char *why = NULL;
+	int in_word = 0;
+
+	for (const char *p = v; *p; p++)
+		if (*p != '\t' && is_cntrl((unsigned char)*p))
+			return "expected a command without control characters";
+	for (const char *p = v;; p++) {
+		if (!*p || *p == ' ' || *p == '\t') {
+			if (in_word)
+				strlist_push_owned(&words, buf_detach(&w));
+			in_word = 0;
+			if (!*p)
+				break;
+			continue;
+		}
+		in_word = 1;
+		if (*p == '\'') {
+			const char *end = strchr(p + 1, '\'');
+
+			if (!end) {
+				why = "a single quote is not closed";
+				break;
+			}
+			buf_add(&w, p + 1, (size_t)(end - p - 1));
+			p = end;
+		} else if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+					p++;
+				buf_addch(&w, *p);
+			}
+			if (!*p) {
+				why = "a double quote is not closed";
+				break;
+			}
+		} else if (*p == '\\') {
+			if (!*++p) {
+				why = "a backslash ends the command";
+				break;
+			}
+			buf_addch(&w, *p);
+		} else {
+			buf_addch(&w, *p);
+		}
+	}
+	buf_release(&w);
+	if (!why && !words.n)
+		why = "expected a command and its arguments";
+	if (why) {
+		strlist_release(&words);
+		return why;
+	}
+	strlist_release(l);
+	*l = words;
+	return NULL;
+}
+
 static const char *
 p_from_policy(const char *v, void *dst)
 {
@@ -602,7 +679,8 @@ p_provider(const char *v, void *dst)
 /*
  * Does the parser store an allocated string at dst?  A new parser that does
  * goes here, so that release_values() frees what it stores (p_match_from
- * stores a struct strlist, which release_values() knows about).
+ * and p_command store a struct strlist, which release_values() knows
+ * about).
  */
 static int
 stores_string(parse_fn *parse)
@@ -662,7 +740,8 @@ release_values(int scope, void *base)
 		const struct keydef *kd = &keys[i];
 		char **p = (char **)((char *)base + kd->off);
 
-		if ((kd->scope & scope) && kd->parse == p_match_from) {
+		if ((kd->scope & scope) &&
+		    (kd->parse == p_match_from || kd->parse == p_command)) {
 			strlist_release((struct strlist *)p);
 			continue;
 		}

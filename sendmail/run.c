@@ -20,6 +20,7 @@
 #include "queue.h"
 #include "run.h"
 #include "runner.h"
+#include "secret.h"
 #include "smtp_stdio.h"
 #include "submit.h"
 #include "sysinfo.h"
@@ -374,14 +375,25 @@ enqueue(struct run *r, const char *why, const struct submit_result *res,
 
 /*
  * A session for the run's account: the one kept from the previous message
- * when it is for the same account (-bs), else a new one.
+ * when it is for the same account (-bs), else a new one.  NULL with *err
+ * and *status set when there is none.
  */
 static struct submit_session *
-session_for(struct run *r, char **err)
+session_for(struct run *r, int *status, char **err)
 {
+	const char *password;
+
 	if (r->session && r->session_acct == r->acct)
 		return r->session;
 	submit_close(r->session);
+	r->session = NULL;
+	r->session_acct = NULL;
+	/* a failing password_command is the configuration's fault; asked
+	 * here, so that it is told apart (submit_open() finds it kept) */
+	if (r->acct->auth != AUTH_NONE &&
+	    (*status = account_password(r->acct, &password, err)))
+		return NULL;
+	*status = EX_SOFTWARE;
 	r->session = submit_open(r->acct,
 	    r->acct->helo ? r->acct->helo : fqdn(r), r->opt.verbose, err);
 	r->session_acct = r->session ? r->acct : NULL;
@@ -401,9 +413,8 @@ run_deliver_now(struct run *r, struct outcome *o)
 	char *err = NULL;
 
 	memset(o, 0, sizeof(*o));
-	s = session_for(r, &err);
+	s = session_for(r, &o->status, &err);
 	if (!s) {
-		o->status = EX_SOFTWARE;
 		o->why = err;
 		return;
 	}

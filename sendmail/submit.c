@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "secret.h"
 #include "submit.h"
 
 /* The upload buffer: large enough that a big message needs few callbacks. */
@@ -400,7 +401,7 @@ on_read(char *buf, size_t size, size_t nmemb, void *userdata)
 /* ---- session ------------------------------------------------------------ */
 
 static int
-setup(struct submit_session *s, const char *helo)
+setup(struct submit_session *s, const char *helo, const char *password)
 {
 	const struct account *a = s->acct;
 	CURL *c = s->curl;
@@ -458,7 +459,7 @@ setup(struct submit_session *s, const char *helo)
 	if (a->auth != AUTH_NONE) {
 		s->user = account_sasl_user(a);
 		SET(CURLOPT_USERNAME, s->user);
-		SET(CURLOPT_PASSWORD, a->password);
+		SET(CURLOPT_PASSWORD, password);
 		SET(CURLOPT_LOGIN_OPTIONS,
 		    a->auth == AUTH_LOGIN ? "AUTH=LOGIN" : "AUTH=PLAIN");
 		SET(CURLOPT_SASL_IR, 1L);
@@ -487,7 +488,11 @@ submit_open(
     const struct account *acct, const char *helo, int verbose, char **err)
 {
 	struct submit_session *s;
+	const char *password = NULL;
 
+	/* password_command runs here, when a connection is wanted */
+	if (acct->auth != AUTH_NONE && account_password(acct, &password, err))
+		return NULL;
 	if (global_init(err))
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
@@ -497,7 +502,7 @@ submit_open(
 	buf_init(&s->fail_text);
 	buf_init(&s->txn_text);
 	s->curl = curl_easy_init();
-	if (!s->curl || setup(s, helo)) {
+	if (!s->curl || setup(s, helo, password)) {
 		*err = xasprintf(
 		    "cannot set up libcurl for relay %s "
 		    "(libcurl %s lacks smtp, smtps or an option mailshim "

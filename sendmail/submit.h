@@ -116,7 +116,8 @@ struct submit_params {
 /*
  * Prepare a session for acct (which must outlive it).  helo is the EHLO
  * name; verbose > 0 prints the dialogue, credentials hidden, on stderr.
- * NULL with *err set if libcurl cannot be initialised.
+ * NULL with *err set if libcurl cannot be initialised, or the account's
+ * password_command fails (it runs here, once per process and account).
  */
 struct submit_session *submit_open(
     const struct account *acct, const char *helo, int verbose, char **err);

@@ -23,6 +23,15 @@ user who is not in the group (the "thief") tries, each attempt a case:
 - /proc/PID/mem, /proc/PID/environ and ptrace on a running mailshim;
 - -v: the output never holds the secret or its base64 forms.
 
+password_command in the system config runs with mailshim's group given
+up: an account [cmd] (chosen with -f x@cmd.example) logs in with what a
+script prints, its real, effective, saved and filesystem group IDs, its
+open descriptors and the bytes on its standard input; the relay takes it
+only as 'gid=G,G,G,G fds=0,1,2,3 stdin=0' (G the thief's group) although
+the thief gives mailshim an extra descriptor and the message on a file as
+standard input (the control: the script run so, with egid GROUP, shows
+all three).
+
 And the queue serves every user: the thief and a second user queue with
 umask 077 (files are 0660, group GROUP), the thief's -qf delivers both,
 and root's -qf delivers a message a user queued.
@@ -47,12 +56,22 @@ import time
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
 import harness  # noqa: E402
+from relay import DEFAULT_USERS  # noqa: E402
 from harness import diag, is_, like, ok  # noqa: E402
 
 GROUP = 'mshtest'
 THIEF = 'mshthief'
 VICTIM = 'mshvictim'
 SECRET = 'SecretKey'
+# what password_command's script prints: its group IDs, descriptors and
+# standard input.  sh -p: dash would otherwise set its effective group
+# back to the real one itself, hiding what mailshim gave it.
+PROBE_SCRIPT = '''#!/bin/sh -p
+gid=$(awk '/^Gid:/ {print $2","$3","$4","$5}' /proc/self/status)
+fds=$(ls /proc/self/fd | sort -n | paste -sd, -)
+stdin=$(wc -c < /dev/stdin)
+echo "gid=$gid fds=$fds stdin=$stdin"
+'''
 RCPT = 'ok@example.org'
 
 
@@ -463,22 +482,64 @@ def test_queue(env, root, binary, thief, victim, good_cfg, down_cfg):
         (0, ['q-root']), 'queue: root\'s -qf delivers a user\'s message')
 
 
+def test_password_command(env, root, binary, thief):
+    gid = grp.getgrnam(GROUP).gr_gid
+    script = os.path.join(root, 'bin', 'probe')
+    data = msg('pc')
+    msgfile = thief.write('message', data.decode(), 0o644)
+    extra = open(msgfile, 'rb')
+    try:
+        with open(msgfile, 'rb') as stdin:
+            p = subprocess.run(
+                ['setpriv', f'--reuid={thief.pw.pw_uid}',
+                 f'--rgid={thief.pw.pw_gid}', f'--egid={gid}',
+                 '--init-groups', '--', script],
+                stdin=stdin, capture_output=True, text=True,
+                pass_fds=[extra.fileno()], env=thief.env())
+        ok(f',{gid},' in p.stdout and
+           f',{extra.fileno()}' in p.stdout and
+           p.stdout.endswith(f'stdin={len(data)}\n'),
+           'password_command: the control shows egid, an extra descriptor '
+           'and stdin')
+        if not p.stdout.endswith(f'stdin={len(data)}\n'):
+            diag(repr(p))
+        env.relay.reset()
+        with open(msgfile, 'rb') as stdin:
+            p = subprocess.run(
+                thief.argv([binary, '-f', 'x@cmd.example', RCPT]),
+                stdin=stdin, capture_output=True, env=thief.env(),
+                cwd=thief.home, pass_fds=[extra.fileno()], timeout=30)
+    finally:
+        extra.close()
+    env.relay.wait_idle()
+    is_((p.returncode, p.stderr, len(env.relay.messages)), (0, b'', 1),
+        'password_command: the thief\'s message went through [cmd]')
+    is_([a for sess in env.relay.sessions for a in sess.auth_attempts],
+        [('PLAIN', 'pc-priv', True)],
+        'password_command: ran with the caller\'s group everywhere, fds '
+        '0-2 only, empty stdin')
+
+
 def test():
     if os.geteuid() != 0:
         ok(False, 'needs root: to create users and a group, and install '
            'setgid')
         return
-    with Accounts(), harness.Env() as env:
-        root = tempfile.mkdtemp(prefix='mailshim-setgid-')
-        trap = Trap()
-        try:
-            run_all(env, root, trap)
-        finally:
-            trap.close()
-            if os.environ.get('MAILSHIM_KEEP_TMP'):
-                diag(f'keeping {root}')
-            else:
-                shutil.rmtree(root, ignore_errors=True)
+    with Accounts():
+        g = pwd.getpwnam(THIEF).pw_gid
+        users = dict(DEFAULT_USERS)
+        users['pc-priv'] = f'gid={g},{g},{g},{g} fds=0,1,2,3 stdin=0'
+        with harness.Env(users=users) as env:
+            root = tempfile.mkdtemp(prefix='mailshim-setgid-')
+            trap = Trap()
+            try:
+                run_all(env, root, trap)
+            finally:
+                trap.close()
+                if os.environ.get('MAILSHIM_KEEP_TMP'):
+                    diag(f'keeping {root}')
+                else:
+                    shutil.rmtree(root, ignore_errors=True)
 
 
 def run_all(env, root, trap):
@@ -486,7 +547,18 @@ def run_all(env, root, trap):
     # the relay's CA must be readable by the users' mailshim
     open_up(env.relay.ca_file, env.dir)
     os.chmod(env.relay.ca_file, 0o644)
-    good_cfg = open(env.config_for('starttls', queue_dir=None)).read()
+    good_cfg = open(env.config_for('starttls', queue_dir=None,
+                                   account='test')).read()
+    os.makedirs(os.path.join(root, 'bin'))
+    script = os.path.join(root, 'bin', 'probe')
+    with open(script, 'w') as f:
+        f.write(PROBE_SCRIPT)
+    os.chmod(script, 0o755)
+    good_cfg += ('\n[cmd]\nhost = 127.0.0.1\n'
+                 f'port = {env.ports["starttls"]}\n'
+                 f'ca_file = {env.relay.ca_file}\nusername = pc-priv\n'
+                 f'password_command = {script}\n'
+                 'match_from = *@cmd.example\n')
     down_cfg = good_cfg.replace(f'port = {env.ports["starttls"]}\n',
                                 f'port = {harness.closed_port()}\n')
     binary = install(root, good_cfg)
@@ -511,6 +583,7 @@ def run_all(env, root, trap):
     test_environment(env, root, binary, thief, trap)
     test_process(root, binary, thief)
     test_verbose(env, binary, thief)
+    test_password_command(env, root, binary, thief)
     test_queue(env, root, binary, thief, victim, good_cfg, down_cfg)
 
 

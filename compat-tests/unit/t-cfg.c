@@ -1,5 +1,6 @@
 /*
- * t-cfg.c - unit tests for the mailshim.ini loader (cfg/cfg.c, cfg/keys.c).
+ * t-cfg.c - unit tests for the mailshim.ini loader (cfg/cfg.c, cfg/keys.c)
+ * and for account_password() (cfg/secret.c), which runs password_command.
  *
  * Each case writes an ini file into a private mkdtemp directory, loads it
  * and checks either one value or the exact error message; the messages
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "secret.h"
 #include "util.h"
 #include "tap.h"
 
@@ -107,6 +109,14 @@ field(const struct config *cfg, const struct account *a, const char *f)
 		return dup_or_null(a->password);
 	if (!strcmp(f, "password_file"))
 		return dup_or_null(a->password_file);
+	if (!strcmp(f, "password_command")) {
+		/* each word in brackets, NULL for none */
+		struct buf b = BUF_INIT;
+
+		for (size_t i = 0; i < a->password_command.n; i++)
+			buf_addf(&b, "[%s]", a->password_command.v[i]);
+		return b.s;
+	}
 	if (!strcmp(f, "mail_type"))
 		return dup_or_null(a->mail_type);
 	if (!strcmp(f, "sasl_user"))
@@ -236,6 +246,30 @@ static const struct value_case {
 	    "4294967296" },
 	{ "[mailshim]\nmax_message_size = 1000\n" MIN, NULL, "max_message_size",
 	    "1000" },
+/* password_command: words, quotes and escapes; nothing else special */
+#define PWC MIN "username = u\npassword_command = "
+	{ PWC "/usr/bin/printf '%s\\n' 'se cret'\n", NULL, "password_command",
+	    "[/usr/bin/printf][%s\\n][se cret]" },
+	{ PWC "/bin/echo $HOME ~ * ?\n", NULL, "password_command",
+	    "[/bin/echo][$HOME][~][*][?]" },
+	{ PWC "\"a | b > c ; d # e && $(f) `g`\"\n", NULL, "password_command",
+	    "[a][|][b][>][c][;][d][#][e][&&][$(f)][`g`]" },
+	{ PWC "a\\ b c\\'d e\\\\f \\\"\n", NULL, "password_command",
+	    "[a b][c'd][e\\f][\"]" },
+	{ PWC "x \"a \\\"b\\\" \\\\c \\d \\$e\"\n", NULL, "password_command",
+	    "[x][a \"b\" \\c \\d \\$e]" },
+	{ PWC "x 'a \\\" \"b' \"c ' d\"\n", NULL, "password_command",
+	    "[x][a \\\" \"b][c ' d]" },
+	{ PWC "a'b c'\"d e\"f g\n", NULL, "password_command", "[ab cd ef][g]" },
+	{ PWC "x '' \"\" y\n", NULL, "password_command", "[x][][][y]" },
+	{ PWC "a\t b  \t c\n", NULL, "password_command", "[a][b][c]" },
+	{ PWC "\"  pass   show  \"\n", NULL, "password_command",
+	    "[pass][show]" },
+	{ PWC "'secret-tool lookup \"mail\" relay'\n", NULL, "password_command",
+	    "[secret-tool][lookup][mail][relay]" },
+	{ PWC "pass show mail/relay\n", NULL, "auth", "plain" },
+	{ PWC "pass show mail/relay\n", NULL, "password", NULL },
+	{ MIN "username = u\npassword = p\n", NULL, "password_command", NULL },
 	/* defaults */
 	{ MIN, NULL, "port", "587" },
 	{ MIN, NULL, "tls", "starttls" },
@@ -501,6 +535,49 @@ static const struct error_case {
 	    ":5: 'password' and 'secretkey' both set in [relay]" },
 	{ MIN "username = u\npassword = p\npassword_file = /f\n",
 	    ":5: 'password' and 'password_file' both set in [relay]" },
+	{ MIN "username = u\npassword = p\npassword_command = x\n",
+	    ":5: 'password' and 'password_command' both set in [relay]" },
+	{ MIN "username = u\npassword_command = x\npassword = p\n",
+	    ":5: 'password' and 'password_command' both set in [relay]" },
+	{ MIN "username = u\nsecretkey = s\npassword_command = x\n",
+	    ":5: 'secretkey' and 'password_command' both set in [relay]" },
+	{ MIN "username = u\npassword_command = x\npassword_file = /f\n",
+	    ":5: 'password_file' and 'password_command' both set in [relay]" },
+	{ MIN "password_command = x\n",
+	    ":3: 'password_command' set but no 'username' in [relay]" },
+	{ MIN "auth = none\npassword_command = x\n",
+	    ":4: 'password_command' set but auth = none in [relay]" },
+	{ PWC "\n", ":4: empty value for 'password_command' in [relay]" },
+	{ PWC "\"\"\n", ":4: empty value for 'password_command' in [relay]" },
+	{ PWC "\" \t \"\n",
+	    ":4: bad value for 'password_command' in [relay]: expected a "
+	    "command and its arguments (got ' \t ')" },
+	{ PWC "pass show 'mail\n",
+	    ":4: bad value for 'password_command' in [relay]: a single quote "
+	    "is not closed (got 'pass show 'mail')" },
+	{ PWC "pass show \"mail\n",
+	    ":4: bad value for 'password_command' in [relay]: a double quote "
+	    "is not closed (got 'pass show \"mail')" },
+	{ PWC "pass show \"mail\\\"\n",
+	    ":4: bad value for 'password_command' in [relay]: a double quote "
+	    "is not closed (got 'pass show \"mail\\\"')" },
+	{ PWC "\"pass show \\\"\n",
+	    ":4: bad value for 'password_command' in [relay]: a backslash "
+	    "ends the command (got 'pass show \\')" },
+	{ PWC "pass show mail\\\n",
+	    ":4: line ends with '\\': continuation lines are not supported" },
+	{ PWC "pass show mail#1\n",
+	    ":4: the value of 'password_command' is cut at '#': put the value "
+	    "in double quotes" },
+	{ PWC "pass show a;b\n",
+	    ":4: the value of 'password_command' is cut at ';': put the value "
+	    "in double quotes" },
+	{ PWC "pass\x01show\n",
+	    ":4: bad value for 'password_command' in [relay]: expected a "
+	    "command without control characters (got 'pass\x01show')" },
+	{ PWC "'pass' show\n",
+	    ":4: text after the closing quote of 'password_command' in "
+	    "[relay]" },
 	{ MIN "auth = plain\n",
 	    ":1: [relay] needs 'username' for "
 	    "auth = plain" },
@@ -930,6 +1007,183 @@ test_password_file(void)
 	free(missing);
 }
 
+/*
+ * Load ini, with every @ in it replaced by tmpdir, and return its only
+ * account in cfg, or NULL after a failed test.
+ */
+static const struct account *
+load_account(struct config *cfg, const char *ini, const char *name)
+{
+	struct buf b = BUF_INIT;
+	const char *path;
+	char *err = NULL;
+
+	for (const char *p = ini; *p; p++)
+		if (*p == '@')
+			buf_addstr(&b, tmpdir);
+		else
+			buf_addch(&b, *p);
+	path = put_file("pwcmd.ini", b.s);
+	buf_release(&b);
+	memset(cfg, 0, sizeof(*cfg));
+	if (config_load(path, cfg, &err) || cfg->naccounts != 1) {
+		ok(0, name);
+		printf("#   load failed: %s\n", err ? err : "no account");
+		free(err);
+		return NULL;
+	}
+	return &cfg->accounts[0];
+}
+
+/* account_password() for ini: 0 and the password, or the error */
+static void
+expect_password(
+    const char *ini, int want_rc, const char *want, const char *name)
+{
+	struct config cfg;
+	const struct account *a = load_account(&cfg, ini, name);
+	const char *password = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (!a)
+		return;
+	rc = account_password(a, &password, &err);
+	if (is_int(rc, want_rc, name))
+		is_str(rc ? err : password, want, name);
+	else
+		printf("#   %s\n", rc ? err : "(a password)");
+	free(err);
+	config_release(&cfg);
+}
+
+static int
+lines_in(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	int c, n = 0;
+
+	if (!f)
+		return -1;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+#define ACCT "[relay]\nhost = a\nusername = u\ntimeout = 5\n"
+
+static void
+test_password_command(void)
+{
+	struct config cfg;
+	const struct account *a;
+	const char *password = NULL, *again = NULL;
+	char *err = NULL, *err2 = NULL, *file, *want;
+	struct buf b = BUF_INIT;
+
+	/* loading never runs it; asking for the password does, once */
+	file = xasprintf("%s/ran", tmpdir);
+	a = load_account(&cfg,
+	    ACCT
+	    "password_command = \"/bin/sh -c 'echo x >> @/ran; echo pw'\"\n",
+	    "password_command: loads");
+	if (a) {
+		is_int(access(file, F_OK), -1, "loading does not run it");
+		is_int(account_password(a, &password, &err), 0,
+		    "asked for: it runs");
+		is_str(password, "pw", "asked for: its first line");
+		is_int(lines_in(file), 1, "asked for: it ran (the control)");
+		is_int(account_password(a, &again, &err), 0, "asked again");
+		ok(again == password, "asked again: the same password");
+		is_int(lines_in(file), 1, "asked again: it did not run again");
+		config_release(&cfg);
+	}
+	unlink(file);
+
+	/* a failure is kept too */
+	a = load_account(&cfg,
+	    ACCT
+	    "password_command = \"/bin/sh -c 'echo x >> @/ran; exit 3'\"\n",
+	    "failing password_command: loads");
+	if (a) {
+		is_int(account_password(a, &password, &err), EX_CONFIG,
+		    "failing: EX_CONFIG");
+		is_str(err,
+		    "password_command for [relay]: exited with status 3",
+		    "failing: the message");
+		is_int(account_password(a, &password, &err2), EX_CONFIG,
+		    "failing, asked again: EX_CONFIG");
+		is_str(err2, err, "failing, asked again: the same message");
+		is_int(lines_in(file), 1, "failing, asked again: ran once");
+		config_release(&cfg);
+	}
+	free(err);
+	free(err2);
+	unlink(file);
+	free(file);
+
+	/* what is taken of the output */
+	expect_password(ACCT "password_command = printf 'pw\\r\\nmore\\n'\n", 0,
+	    "pw", "CR LF: the CR goes");
+	expect_password(ACCT "password_command = printf 'pw\\r\\r\\n'\n", 0,
+	    "pw\r", "CR CR LF: only one CR goes");
+	expect_password(ACCT "password_command = printf 'p w'\n", 0, "p w",
+	    "no line ending: all of it");
+	expect_password(ACCT "password_command = printf ' pw \\n'\n", 0, " pw ",
+	    "spaces are kept");
+	expect_password(ACCT "password_command = printf 'pw\\nNUL\\0\\n'\n", 0,
+	    "pw", "a NUL after the first line does not matter");
+	expect_password(ACCT "password_command = \"/bin/sh -c 'seq 100000; "
+	                     "echo done >&2' -\"\n",
+	    0, "1", "much more output: read to its end, no SIGPIPE");
+	expect_password(ACCT "password_command = printf '\\r\\nx\\n'\n",
+	    EX_CONFIG, "password_command for [relay]: printed no password",
+	    "an empty first line");
+	expect_password(ACCT "password_command = printf 'p\\0w\\n'\n",
+	    EX_CONFIG, "password_command for [relay]: printed a NUL byte",
+	    "a NUL in the first line");
+
+	/* MAX_SECRET bytes, with or without CR LF, and one more */
+	for (int i = 0; i < MAX_SECRET; i++)
+		buf_addch(&b, '0');
+	expect_password(ACCT "password_command = printf '%04096d\\r\\n' 0\n", 0,
+	    b.s, "4096 bytes and CR LF: taken");
+	expect_password(ACCT "password_command = printf %04096d 0\n", 0, b.s,
+	    "4096 bytes, no line ending: taken");
+	want = xasprintf("password_command for [relay]: printed a first line "
+	                 "longer than %d bytes",
+	    MAX_SECRET);
+	expect_password(ACCT "password_command = printf '%04097d\\n' 0\n",
+	    EX_CONFIG, want, "4097 bytes: too long");
+	expect_password(ACCT "password_command = printf %04097d 0\n", EX_CONFIG,
+	    want, "4097 bytes, no line ending: too long");
+	expect_password(ACCT "password_command = head -c 100000 /dev/zero\n",
+	    EX_CONFIG, want, "no line ending for 100000 bytes: too long");
+	free(want);
+	buf_release(&b);
+
+	/* the command is no secret: the file may be readable by others */
+	{
+		const char *path = put_file(
+		    "pwcmd.ini", ACCT "password_command = pass show relay\n");
+
+		memset(&cfg, 0, sizeof(cfg));
+		chmod(path, 0644);
+		is_int(config_load(path, &cfg, &err), 0,
+		    "password_command: a config at 0644 loads");
+		if (err)
+			printf("#   %s\n", err);
+		free(err);
+		err = NULL;
+		config_release(&cfg);
+	}
+
+	/* without password_command: the config's own password */
+	expect_password(ACCT "password = s3cret\n", 0, "s3cret",
+	    "password: as the config gives it");
+}
+
 static void
 test_unreadable(void)
 {
@@ -1122,6 +1376,7 @@ main(void)
 	test_long_and_odd_lines();
 	test_secret_never_shown();
 	test_password_file();
+	test_password_command();
 	test_secret_mode();
 	test_unreadable();
 	test_config_account();
