@@ -17,7 +17,7 @@
 #include "options.h"
 #include "privilege.h"
 #include "run.h"
-#include "submit.h"
+#include "version.h"
 
 static const char usage_text[] =
     "usage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [-v] "
@@ -75,9 +75,7 @@ main(int argc, char **argv)
 	}
 	switch (r.opt.mode) {
 	case MODE_VERSION:
-		printf("mailshim %s\n%s\nESMTP parameters: %s\n",
-		    PACKAGE_VERSION, submit_library_version(),
-		    submit_params_support());
+		version_print(stdout);
 		st = 0;
 		break;
 	case MODE_HELP:

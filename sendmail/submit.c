@@ -1277,6 +1277,17 @@ submit_library_version(void)
 }
 
 const char *
+submit_crlf_check(void)
+{
+	static char text[120];
+
+	snprintf(text, sizeof(text),
+	    "refused by mailshim (libcurl %s would send them as given)",
+	    curl_version_info(CURLVERSION_NOW)->version);
+	return text;
+}
+
+const char *
 submit_params_support(void)
 {
 	static char text[80];

@@ -191,4 +191,11 @@ const char *submit_library_version(void);
  */
 const char *submit_params_support(void);
 
+/*
+ * Who keeps CR, LF and other control characters out of envelope
+ * addresses, for --version: mailshim always does (envelope.c), because no
+ * libcurl up to 8.21 refuses them in MAIL_FROM/MAIL_RCPT.
+ */
+const char *submit_crlf_check(void);
+
 #endif

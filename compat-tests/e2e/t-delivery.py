@@ -17,6 +17,7 @@ import os
 import pwd
 import re
 import shlex
+import subprocess
 import sys
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
@@ -457,11 +458,52 @@ def test_verify(env):
 
 
 
+def linked(binary, name):
+    """The path of the shared library name (e.g. 'libcurl') the binary
+    runs with, as the dynamic linker resolves it (ldd)."""
+    out = subprocess.run(['ldd', binary], capture_output=True,
+                         text=True).stdout
+    m = re.search(rf'^\s*{name}\S*\s+=>\s+(\S+)', out, re.M)
+    return m.group(1) if m else None
+
+
+def test_version_libraries(out):
+    """--version names the libraries the binary really runs with: each
+    line checked against the library ldd resolves, asked itself."""
+    import ctypes
+    binary = os.environ['MAILSHIM_BIN']
+    lines = out.splitlines()
+    is_(len(lines), 6, '--version: six lines')
+    lines += [''] * 6
+    curl = ctypes.CDLL(linked(binary, 'libcurl'))
+    curl.curl_version.restype = ctypes.c_char_p
+    is_(lines[1], curl.curl_version().decode(),
+        '--version: line 2 is the run-time libcurl\'s curl_version()')
+    crypto = ctypes.CDLL(linked(binary, 'libcrypto'))
+    crypto.OpenSSL_version.restype = ctypes.c_char_p
+    crypto.OpenSSL_version.argtypes = [ctypes.c_int]
+    like(lines[2], r'\A' + re.escape(crypto.OpenSSL_version(0).decode()) +
+         r'( \(built with OpenSSL [^)]+\))?\Z',
+         '--version: line 3 is the run-time OpenSSL_version()')
+    pkg = subprocess.run(['dpkg-query', '-W', '-f=${Version}',
+                          'libiniparser-dev'], capture_output=True,
+                         text=True).stdout
+    is_(lines[3], f'iniparser {pkg or "unknown"} (built with)',
+        '--version: line 4, iniparser as built (Debian\'s package)')
+    like(lines[4], r'\AESMTP parameters: (yes|no) ',
+         '--version: line 5, ESMTP parameters (t-dsn checks the value)')
+    v = re.search(r'libcurl/([0-9.]+)', lines[1])
+    is_(lines[5], 'CR/LF in addresses: refused by mailshim (libcurl '
+        f'{v.group(1) if v else "?"} would send them as given)',
+        '--version: line 6, who refuses CR/LF in addresses')
+
+
 def test_info_modes(env):
     env.relay.reset()
     r = env.run(['--version'])
     is_(r.rc, 0, '--version: exit 0')
     like(r.out, rb'\Amailshim [0-9]+\.[0-9]+', '--version: "mailshim " first')
+    test_version_libraries(r.out.decode())
     r = env.run(['-bp'])
     is_((r.rc, r.out, r.err), (0, b'Mail queue is empty\n', ''),
         '-bp: Mail queue is empty')

@@ -26,6 +26,47 @@ def config_keys():
                       read('cfg/keys.c'), re.M)
 
 
+def test_installed_pages():
+    """make install puts the pages where man finds them: mailshim(8),
+    mailshim.ini(5), and sendmail(8), mailq(1), newaliases(8) showing
+    mailshim(8); each renders without warnings."""
+    import tempfile
+    builddir = os.path.dirname(os.path.dirname(os.environ['MAILSHIM_BIN']))
+    dest = tempfile.mkdtemp(prefix='mailshim-man-')
+    try:
+        r = subprocess.run(['make', '-C', builddir, 'install-man',
+                            f'DESTDIR={dest}'], capture_output=True,
+                           text=True)
+        if not is_(r.returncode, 0, 'make install-man: exit 0'):
+            harness.diag(r.stdout[-2000:] + r.stderr[-2000:])
+            return
+        mandirs = [os.path.join(d, 'man') for d, subdirs, _ in os.walk(dest)
+                   if os.path.basename(d) == 'share' and 'man' in subdirs]
+        if not is_(len(mandirs), 1, 'make install-man: one man directory'):
+            return
+
+        def page(section, name):
+            r = subprocess.run(['man', '--warnings', '-E', 'UTF-8',
+                                '-M', mandirs[0], section, name],
+                               capture_output=True, text=True,
+                               env=dict(os.environ, MANWIDTH='80',
+                                        MAN_KEEP_FORMATTING='0'))
+            is_((r.returncode, r.stderr), (0, ''),
+                f'installed {name}({section}): renders without warnings')
+            return re.sub(r'.\x08', '', r.stdout)  # overstrikes: bold
+        main = page('8', 'mailshim')
+        ok('SYNOPSIS' in main and 'SECURITY' in main,
+           'installed mailshim(8): the whole page')
+        ok('max_message_size' in page('5', 'mailshim.ini'),
+           'installed mailshim.ini(5): the keys')
+        for section, name in (('8', 'sendmail'), ('1', 'mailq'),
+                              ('8', 'newaliases')):
+            is_(page(section, name), main,
+                f'installed {name}({section}) is mailshim(8)')
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
 def test(env):
     if not shutil.which('man'):
         harness.bail_out('man (package man-db) is needed to check the '
@@ -39,6 +80,8 @@ def test(env):
         is_(r.returncode, 0, page + ': man renders it')
         is_(r.stderr, '', page + ': no warnings')
         ok(len(r.stdout) > 2000, page + ': has content')
+
+    test_installed_pages()
 
     # every flag the sendmail compatibility issue names has a row in
     # mailshim(8)'s table, with its behaviour
