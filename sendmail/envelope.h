@@ -24,7 +24,7 @@
 /* Recipients of one message, on every path (also -bs's RCPT limit). */
 #define ENVELOPE_RCPT_MAX 1000
 /* Addresses the aliases may give for one message, duplicates included. */
-#define ENVELOPE_ALIAS_MAX (10 * ENVELOPE_RCPT_MAX)
+#define ENVELOPE_ALIAS_MAX 10000 /* 10 x ENVELOPE_RCPT_MAX */
 
 struct envelope {
 	char *sender; /* "" is the null sender */
