@@ -95,6 +95,11 @@ struct config {
 	long queue_concurrency;       /* connections at once, default 4 */
 	long queue_lifetime;          /* seconds, default 5 days */
 	long max_message_size;        /* octets, any input; 0: no limit */
+	/* where log lines go (see sendmail/log.h): the syslog(3) facility,
+	 * LOG_MAIL by default, or -1 for syslog = off; and a file, by its
+	 * absolute path, or NULL for none (the default) */
+	int syslog_facility;
+	char *logfile;
 	struct account *accounts;
 	size_t naccounts;
 };

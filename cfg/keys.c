@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "cfg.h"
 #include "keys.h"
@@ -20,7 +21,7 @@
 static parse_fn p_string, p_secret, p_name, p_from, p_host, p_port, p_tls,
     p_auth, p_bool, p_timeout, p_mail_type, p_provider, p_match_from,
     p_from_policy, p_tls_min_version, p_tls_pin, p_on_tempfail, p_delivery,
-    p_concurrency, p_duration, p_size, p_command;
+    p_concurrency, p_duration, p_size, p_command, p_syslog, p_logfile;
 
 #define A(f) offsetof(struct account, f)
 #define C(f) offsetof(struct config, f)
@@ -36,6 +37,8 @@ static const struct keydef keys[] = {
 	    C(queue_concurrency) },
 	{ "queue_lifetime", S_GLOBAL, 0, p_duration, C(queue_lifetime) },
 	{ "max_message_size", S_GLOBAL, 0, p_size, C(max_message_size) },
+	{ "syslog", S_GLOBAL, 0, p_syslog, C(syslog_facility) },
+	{ "logfile", S_GLOBAL, 0, p_logfile, C(logfile) },
 	{ "provider", S_ACCOUNT, 0, p_provider, A(provider) },
 	{ "host", S_ACCOUNT, 0, p_host, A(host) },
 	{ "port", S_ACCOUNT, 0, p_port, A(port) },
@@ -109,6 +112,14 @@ static const struct word on_tempfail_words[] = { { "queue", TEMPFAIL_QUEUE },
 	{ "fail", TEMPFAIL_FAIL }, { NULL, 0 } };
 static const struct word delivery_words[] = { { "direct", DELIVERY_DIRECT },
 	{ "background", DELIVERY_BACKGROUND }, { "queue", DELIVERY_QUEUE },
+	{ NULL, 0 } };
+/* syslog = off is -1: no facility */
+static const struct word syslog_words[] = { { "mail", LOG_MAIL },
+	{ "user", LOG_USER }, { "daemon", LOG_DAEMON },
+	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 }, { "off", -1 },
 	{ NULL, 0 } };
 static const struct word from_policy_words[] = { { "keep", FROM_KEEP },
 	{ "envelope", FROM_ENVELOPE }, { "rewrite", FROM_REWRITE },
@@ -385,6 +396,28 @@ p_size(const char *v, void *dst)
 	        v, "kKmMgG", mults, 0, 4L * 1024 * 1024 * 1024, (long *)dst))
 		return "expected a size such as 10M, 512k or 0 (no limit), "
 		       "at most 4G";
+	return NULL;
+}
+
+static const char *
+p_syslog(const char *v, void *dst)
+{
+	const struct word *w = pick(syslog_words, v);
+
+	if (!w)
+		return "expected mail, user, daemon, local0 to local7, or off";
+	*(int *)dst = w->value;
+	return NULL;
+}
+
+/* The log file: an absolute path, so that it does not depend on where
+ * mailshim was started. */
+static const char *
+p_logfile(const char *v, void *dst)
+{
+	if (v[0] != '/' || has_cntrl(v))
+		return "expected an absolute path without control characters";
+	set_string(dst, v);
 	return NULL;
 }
 
@@ -687,7 +720,7 @@ stores_string(parse_fn *parse)
 {
 	return parse == p_string || parse == p_secret || parse == p_name ||
 	    parse == p_from || parse == p_host || parse == p_mail_type ||
-	    parse == p_provider || parse == p_tls_pin;
+	    parse == p_provider || parse == p_tls_pin || parse == p_logfile;
 }
 
 /* ---- lookups, defaults, release ----------------------------------------- */
@@ -725,6 +758,7 @@ set_defaults(int scope, void *base)
 		/* the others default to NULL or 0 (the caller zeroes cfg) */
 		c->queue_concurrency = 4;
 		c->queue_lifetime = 5L * 86400;
+		c->syslog_facility = LOG_MAIL;
 		return;
 	}
 	a->tls = TLS_STARTTLS;

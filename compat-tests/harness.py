@@ -231,7 +231,7 @@ _PASSED_ON = ('PATH', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS',
 # keys in the account's section.
 GLOBAL_KEYS = ('account', 'local_domain', 'aliases', 'queue_dir',
                'on_tempfail', 'delivery', 'queue_concurrency',
-               'queue_lifetime', 'max_message_size')
+               'queue_lifetime', 'max_message_size', 'syslog', 'logfile')
 
 
 class Env:

@@ -382,8 +382,11 @@ queue_add(const char *dir, struct qentry *e, struct message *m, char **err)
 	if (st)
 		return st;
 	for (int tries = 0;; tries++) {
-		free(e->id);
-		e->id = queue_new_id();
+		/* the caller's id first: a log line may have named it */
+		if (tries || !e->id) {
+			free(e->id);
+			e->id = queue_new_id();
+		}
 		if (!e->created)
 			e->created = time(NULL);
 		if (!tmp && (st = write_tmp(dir, e, m, NULL, &tmp, err)))

@@ -109,10 +109,12 @@ int queue_init(const char *dir, char **err);
 int queue_check(const char *dir, char **err);
 
 /*
- * Queue a message: e holds the envelope (id, created are set here), m the
- * message as it would be sent.  Returns 0 once the file and its directory
- * entry are on disk (fsync'd); EX_TEMPFAIL (disk full) or EX_CANTCREAT or
- * EX_IOERR with *err set, leaving nothing behind.
+ * Queue a message: e holds the envelope (created is set here when 0, and
+ * id: the one the caller set, from queue_new_id(), unless another message
+ * has it, else a new one), m the message as it would be sent.  Returns 0
+ * once the file and its directory entry are on disk (fsync'd);
+ * EX_TEMPFAIL (disk full) or EX_CANTCREAT or EX_IOERR with *err set,
+ * leaving nothing behind.
  */
 int queue_add(const char *dir, struct qentry *e, struct message *m, char **err);
 

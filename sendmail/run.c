@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "queue.h"
 #include "run.h"
 #include "runner.h"
@@ -101,6 +102,7 @@ run_load(struct run *r)
 	st = config_load(config_path(&r->opt), &r->cfg, &err);
 	if (st)
 		return run_fail(st, err);
+	log_setup(&r->cfg);
 	/* the account follows the sender: see choose_account() */
 	if (r->cfg.local_domain)
 		r->local_domain = xstrdup(r->cfg.local_domain);
@@ -320,9 +322,9 @@ upper(char *s)
 
 /*
  * Put the message in the queue: after a temporary failure (why is the
- * reason), or at once (why is NULL).  On success *id is the queue id; on
- * failure the one-line reason goes to *failed, or to stderr when failed
- * is NULL.
+ * reason), or at once (why is NULL).  *id is the id to give it, or NULL
+ * for a new one; on success it is the queue id.  On failure the one-line
+ * reason goes to *failed, or to stderr when failed is NULL.
  */
 static int
 enqueue(struct run *r, const char *why, const struct submit_result *res,
@@ -334,6 +336,7 @@ enqueue(struct run *r, const char *why, const struct submit_result *res,
 	int st;
 
 	e.fd = -1;
+	e.id = *id ? xstrdup(*id) : NULL;
 	e.account = xstrdup(r->acct->name);
 	e.sender = xstrdup(r->env.sender);
 	for (size_t i = 0; i < r->env.rcpts.n; i++)
@@ -367,9 +370,72 @@ enqueue(struct run *r, const char *why, const struct submit_result *res,
 			run_fail(st, msg);
 		free(err);
 	} else {
+		free(*id);
 		*id = xstrdup(e.id);
 	}
 	qentry_release(&e);
+	return st;
+}
+
+/* The log line of one message of this run. */
+static void
+log_message(const struct run *r, const char *id, enum fate fate, int status,
+    int code, const char *reply, const char *why, const struct timespec *start)
+{
+	struct log_entry le = {
+		.id = id,
+		.acct = r->acct,
+		.from = r->env.sender,
+		.rcpts = &r->env.rcpts,
+		.mailsize = (long long)message_size(&r->msg),
+		.smtpstatus = reply ? code : 0,
+		.smtpmsg = reply,
+		.fate = fate,
+		.exitcode = status,
+		.elapsed_ms = log_ms_since(start),
+		.errormsg = why,
+	};
+
+	log_write(&le);
+}
+
+/*
+ * The relay's reply that decided a direct attempt: the one after the
+ * final dot when the message went; else the failure's, as the recipient
+ * it decided keeps it, or as the message quotes it (AUTH, the greeting).
+ */
+static const char *
+deciding_reply(const struct submit_result *res, int sent, int *code)
+{
+	for (size_t i = 0; i < res->nrcpt; i++) {
+		const struct submit_rcpt *rc = &res->rcpt[i];
+		if (rc->code &&
+		    (sent ? rc->outcome == RCPT_DELIVERED
+		          : rc->code == res->code)) {
+			*code = rc->code;
+			return rc->reply;
+		}
+	}
+	*code = res->code;
+	return sent ? NULL : log_quoted_reply(res->message, res->code);
+}
+
+/* delivery = queue or background: into the queue at once, logged. */
+static int
+queue_now(struct run *r, char **id, char **failed)
+{
+	struct timespec start;
+	char *why = NULL;
+	int st;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	st = enqueue(r, NULL, NULL, id, &why);
+	log_message(
+	    r, *id, st ? FATE_FAILED : FATE_QUEUED, st, 0, NULL, why, &start);
+	if (st && failed)
+		*failed = why;
+	else if (st)
+		run_fail(st, why);
 	return st;
 }
 
@@ -402,7 +468,7 @@ session_for(struct run *r, int *status, char **err)
 
 /*
  * Deliver now; on a temporary failure, queue (unless on_tempfail = fail).
- * Nothing is printed: o says what happened.
+ * Nothing is printed: o says what happened, and the log line too.
  */
 void
 run_deliver_now(struct run *r, struct outcome *o)
@@ -410,12 +476,21 @@ run_deliver_now(struct run *r, struct outcome *o)
 	struct submit_params params = params_of(r);
 	struct submit_session *s;
 	struct submit_result res;
+	struct timespec start;
+	const char *reply;
 	char *err = NULL;
+	int code;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	memset(o, 0, sizeof(*o));
+	/* an id from the start: the log line names the message by it, and
+	 * the queue keeps it if the message goes there */
+	o->id = queue_new_id();
 	s = session_for(r, &o->status, &err);
 	if (!s) {
 		o->why = err;
+		log_message(
+		    r, o->id, FATE_FAILED, o->status, 0, NULL, o->why, &start);
 		return;
 	}
 	submit_send(s, r->env.sender, &r->env.rcpts, &params, &r->msg, &res);
@@ -430,6 +505,7 @@ run_deliver_now(struct run *r, struct outcome *o)
 		if (done == res.nrcpt)
 			o->status = 0;
 	}
+	reply = deciding_reply(&res, !o->status, &code);
 	if (o->status && res.status == SUBMIT_TEMPFAIL &&
 	    r->cfg.on_tempfail == TEMPFAIL_QUEUE) {
 		o->status = enqueue(r, res.message, &res, &o->id, &o->why);
@@ -443,6 +519,13 @@ run_deliver_now(struct run *r, struct outcome *o)
 		o->why = res.message;
 		res.message = NULL;
 	}
+	log_message(r, o->id,
+	    o->queued        ? FATE_QUEUED
+	        : !o->status ? FATE_SENT
+	        : res.status == SUBMIT_RCPT || res.status == SUBMIT_REFUSED
+	        ? FATE_BOUNCED
+	        : FATE_FAILED,
+	    o->status, code, reply, o->why, &start);
 	submit_result_release(&res);
 }
 
@@ -544,7 +627,7 @@ run_deliver(struct run *r)
 		return send_message(r);
 	case DELIVERY_BACKGROUND: {
 		char *id = NULL;
-		st = enqueue(r, NULL, NULL, &id, NULL);
+		st = queue_now(r, &id, NULL);
 		if (!st)
 			deliver_in_background(r, id);
 		free(id);
@@ -552,7 +635,7 @@ run_deliver(struct run *r)
 	}
 	case DELIVERY_QUEUE: {
 		char *id = NULL;
-		st = enqueue(r, NULL, NULL, &id, NULL);
+		st = queue_now(r, &id, NULL);
 		free(id);
 		return st;
 	}
@@ -642,6 +725,7 @@ run_next_message(struct run *r)
 void
 run_release(struct run *r)
 {
+	log_close();
 	submit_close(r->session);
 	r->session = NULL;
 	options_release(&r->opt);
@@ -712,17 +796,15 @@ bs_data(void *arg, const struct smtp_txn *t, int fd, char *reply, size_t n)
 	} else if (delivery_mode(r) == DELIVERY_DIRECT) {
 		run_deliver_now(r, &o);
 		if (!o.status) {
-			char *id = o.id ? NULL : queue_new_id();
-			snprintf(reply, n, "250 2.0.0 Ok: queued as %s",
-			    o.id ? o.id : id);
-			free(id);
+			/* the id of the log line */
+			snprintf(reply, n, "250 2.0.0 Ok: queued as %s", o.id);
 		} else {
 			refusal(o.status, o.relay_code, o.why, reply, n);
 		}
 		outcome_release(&o);
 	} else {
 		char *id = NULL, *why = NULL;
-		st = enqueue(r, NULL, NULL, &id, &why);
+		st = queue_now(r, &id, &why);
 		if (st) {
 			refusal(st, 0, why, reply, n);
 		} else {

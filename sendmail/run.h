@@ -43,7 +43,7 @@ struct run {
 struct outcome {
 	int status;     /* exit status: 0 when delivered or queued */
 	int queued;     /* it is in the queue, as id */
-	char *id;       /* queue id when queued */
+	char *id;       /* the message's id (its queue id when queued) */
 	int relay_code; /* the relay's failure reply code, or 0 */
 	char *why;      /* one line: the failure, or why it was queued */
 };

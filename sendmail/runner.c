@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "log.h"
 #include "queue.h"
 #include "rfc5322.h"
 #include "runner.h"
@@ -144,19 +145,22 @@ copy_headers(struct qentry *e, FILE *out)
  * no notice.
  */
 static void
-send_notice(struct runner *r, struct qentry *e, const struct strlist *failed)
+send_notice(struct runner *r, const struct account *acct, struct qentry *e,
+    const struct strlist *failed)
 {
 	struct envelope env = { 0 };
 	struct envelope_ctx ctx = { .local_domain = r->local_domain,
 		.aliases = r->aliases };
 	struct qentry n = { 0 };
 	struct message m = { 0 };
-	char *err = NULL, *from;
+	struct timespec start;
+	char *err = NULL, *from, *what;
 	FILE *f;
 	int st;
 
 	if (e->notice)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	st = envelope_add_list(&env, *e->sender ? e->sender : "postmaster",
 	    strlen(*e->sender ? e->sender : "postmaster"), "notice", &ctx,
 	    &err);
@@ -209,6 +213,21 @@ send_notice(struct runner *r, struct qentry *e, const struct strlist *failed)
 		    e->id, err);
 	else
 		say(r, "%s: failure notice queued as %s", e->id, n.id);
+	/* the notice is a message of its own: its line names the one it
+	 * is about */
+	what = st
+	    ? xasprintf("failure notice for %s not queued: %s", e->id, err)
+	    : xasprintf("failure notice for %s", e->id);
+	log_write(&(struct log_entry){ .id = st ? NULL : n.id,
+	    .acct = acct,
+	    .from = n.sender,
+	    .rcpts = &n.rcpts,
+	    .mailsize = (long long)message_size(&m),
+	    .fate = st ? FATE_FAILED : FATE_QUEUED,
+	    .exitcode = st,
+	    .elapsed_ms = log_ms_since(&start),
+	    .errormsg = what });
+	free(what);
 	qentry_release(&n);
 	message_release(&m);
 close:
@@ -232,17 +251,126 @@ outcome(const struct submit_result *res, size_t i, const char **why)
 	return res->status == SUBMIT_OK ? RCPT_DELIVERED : RCPT_TEMPFAIL;
 }
 
+/* ---- the log lines of an attempt --------------------------------------- */
+
+/* What the log says of one recipient after an attempt. */
+struct rcpt_log {
+	enum fate fate;
+	int status;        /* as the attempt's exit status would be */
+	int code;          /* the relay's deciding reply code, or 0 */
+	const char *reply; /* that reply, or NULL */
+	const char *why;   /* what the queue file records, or NULL */
+};
+
+/* The status an attempt would have (run.c's table), for a recipient the
+ * relay refused for good, and for one still to deliver. */
+static int
+permanent_status(const struct submit_result *res)
+{
+	/* MAIL or DATA refused; else it was the recipient's RCPT */
+	return res->status == SUBMIT_REFUSED ? EX_UNAVAILABLE : EX_NOUSER;
+}
+
+static int
+temporary_status(const struct submit_result *res)
+{
+	switch (res->status) {
+	case SUBMIT_AUTH:
+		return EX_NOPERM;
+	case SUBMIT_CONFIG:
+		return EX_CONFIG;
+	case SUBMIT_IOERR:
+		return EX_IOERR;
+	case SUBMIT_SOFTWARE:
+		return EX_SOFTWARE;
+	default:
+		return EX_TEMPFAIL;
+	}
+}
+
+/* The relay's reply that decided recipient i: its own, else the one the
+ * failure of the whole quotes (AUTH, the greeting). */
+static const char *
+relay_reply(const struct submit_result *res, size_t i, int *code)
+{
+	const char *reply;
+
+	if (res->rcpt && i < res->nrcpt && res->rcpt[i].code) {
+		*code = res->rcpt[i].code;
+		return res->rcpt[i].reply;
+	}
+	reply = log_quoted_reply(res->message, res->code);
+	*code = reply ? res->code : 0;
+	return reply;
+}
+
+static int
+same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static int
+same_line(const struct rcpt_log *a, const struct rcpt_log *b)
+{
+	return a->fate == b->fate && a->status == b->status &&
+	    a->code == b->code && same_text(a->reply, b->reply) &&
+	    same_text(a->why, b->why);
+}
+
 /*
- * Record what the attempt that began at now did to the locked message e:
- * remove it, keep it for later, or move it to failed/.  Returns 1 when the
- * relay could not be reached at all (the account's other messages wait).
+ * The lines of one attempt at e (its recipients before the attempt, and
+ * rl[] what became of each): one for each group of recipients that fared
+ * alike (the same outcome, reply and reason), in the order of the first
+ * recipient of each.  Most attempts are one line.
+ */
+static void
+log_attempt(const struct account *acct, const struct qentry *e,
+    const struct rcpt_log *rl, const struct timespec *start)
+{
+	long long ms = log_ms_since(start);
+	size_t n = e->rcpts.n;
+	char *done = xcalloc(n ? n : 1, 1);
+
+	for (size_t i = 0; i < n; i++) {
+		struct strlist group = STRLIST_INIT;
+
+		if (done[i])
+			continue;
+		for (size_t j = i; j < n; j++)
+			if (!done[j] && same_line(&rl[i], &rl[j])) {
+				strlist_push(&group, e->rcpts.v[j]);
+				done[j] = 1;
+			}
+		log_write(&(struct log_entry){ .id = e->id,
+		    .acct = acct,
+		    .from = e->sender,
+		    .rcpts = &group,
+		    .mailsize = (long long)e->msg_size,
+		    .smtpstatus = rl[i].code,
+		    .smtpmsg = rl[i].reply,
+		    .fate = rl[i].fate,
+		    .exitcode = rl[i].status,
+		    .elapsed_ms = ms,
+		    .errormsg = rl[i].why });
+		strlist_release(&group);
+	}
+	free(done);
+}
+
+/*
+ * Record what the attempt that began at now (start, on the monotonic
+ * clock) did to the locked message e of acct: log it, and remove it, keep
+ * it for later, or move it to failed/.  Returns 1 when the relay could not
+ * be reached at all (the account's other messages wait).
  */
 static int
-record(struct runner *r, struct qentry *e, time_t now,
-    const struct submit_result *res)
+record(struct runner *r, const struct account *acct, struct qentry *e,
+    time_t now, const struct timespec *start, const struct submit_result *res)
 {
 	struct strlist left = STRLIST_INIT, now_failed = STRLIST_INIT;
-	char *err = NULL;
+	struct rcpt_log *rl = xcalloc(e->rcpts.n ? e->rcpts.n : 1, sizeof(*rl));
+	char *err = NULL, *expired = NULL;
 	int unreachable, st;
 
 	/* no recipient got as far as a reply: the relay, not the message */
@@ -252,23 +380,32 @@ record(struct runner *r, struct qentry *e, time_t now,
 
 	for (size_t i = 0; i < e->rcpts.n; i++) {
 		const char *why;
+
+		rl[i].reply = relay_reply(res, i, &rl[i].code);
 		switch (outcome(res, i, &why)) {
 		case RCPT_DELIVERED:
 			r->delivered++;
+			rl[i].fate = FATE_SENT;
+			rl[i].status = EX_OK;
 			say(r, "%s: delivered to <%s>", e->id, e->rcpts.v[i]);
 			break;
 		case RCPT_PERMFAIL:
 			r->failed++;
+			rl[i].fate = FATE_BOUNCED;
+			rl[i].status = permanent_status(res);
+			rl[i].why = why;
 			strlist_push_owned(&now_failed,
 			    xasprintf("%s %s", e->rcpts.v[i], why));
 			say(r, "%s: <%s> failed: %s", e->id, e->rcpts.v[i],
 			    why);
 			break;
 		default:
+			rl[i].fate = FATE_DEFERRED;
+			rl[i].status = temporary_status(res);
+			rl[i].why = why ? why : "temporary failure";
 			strlist_push(&left, e->rcpts.v[i]);
 			free(e->last_error);
-			e->last_error = xstrdup(
-			    why ? why : "temporary failure");
+			e->last_error = xstrdup(rl[i].why);
 			break;
 		}
 	}
@@ -282,20 +419,27 @@ record(struct runner *r, struct qentry *e, time_t now,
 		char *span = t % 86400 == 0 ? xasprintf("%ldd", t / 86400)
 		    : t % 3600 == 0         ? xasprintf("%ldh", t / 3600)
 		                            : xasprintf("%ldm", t / 60);
+		expired = xasprintf("not delivered in %s (queue_lifetime): %s",
+		    span, e->last_error);
 		for (size_t i = 0; i < left.n; i++)
 			strlist_push_owned(&now_failed,
-			    xasprintf(
-			        "%s not delivered in %s (queue_lifetime): "
-			        "%s",
-			        left.v[i], span, e->last_error));
+			    xasprintf("%s %s", left.v[i], expired));
+		/* out of time: a failure notice, as for a refusal */
+		for (size_t i = 0; i < e->rcpts.n; i++)
+			if (rl[i].fate == FATE_DEFERRED) {
+				rl[i].fate = FATE_BOUNCED;
+				rl[i].why = expired;
+			}
 		free(span);
 		r->failed += (unsigned)left.n;
 		strlist_release(&left);
 	}
 	for (size_t i = 0; i < now_failed.n; i++)
 		strlist_push(&e->failed, now_failed.v[i]);
+	/* the attempt's lines first, then the notice's */
+	log_attempt(acct, e, rl, start);
 	if (now_failed.n)
-		send_notice(r, e, &now_failed);
+		send_notice(r, acct, e, &now_failed);
 
 	strlist_release(&e->rcpts);
 	e->rcpts = left;
@@ -317,6 +461,8 @@ record(struct runner *r, struct qentry *e, time_t now,
 		free(err);
 	}
 	strlist_release(&now_failed);
+	free(expired);
+	free(rl);
 	return unreachable;
 }
 
@@ -353,6 +499,7 @@ struct lane {
 	struct message m;
 	struct submit_result res;
 	time_t started;
+	struct timespec start; /* the same, for the log's elapsed_ms */
 };
 
 /* The account's next message still to deliver, opened and locked in e;
@@ -396,7 +543,8 @@ lane_record(struct runner *r, struct lane *l)
 	struct group *g = l->g;
 
 	message_release(&l->m);
-	if (record(r, &l->e, l->started, &l->res) && !g->stopped) {
+	if (record(r, g->acct, &l->e, l->started, &l->start, &l->res) &&
+	    !g->stopped) {
 		/* the relay is down: the others wait their turn */
 		g->stopped = 1;
 		say(r,
@@ -436,6 +584,7 @@ lane_start(struct runner *r, struct lane *l, struct submit_multi *mm)
 
 		queue_message(e, &l->m);
 		l->started = time(NULL);
+		clock_gettime(CLOCK_MONOTONIC, &l->start);
 		if (!submit_start(
 		        l->s, e->sender, &e->rcpts, &params, &l->m, &l->res)) {
 			submit_multi_add(mm, l->s);

@@ -91,6 +91,10 @@ field(const struct config *cfg, const struct account *a, const char *f)
 		return xasprintf("%ld", cfg->queue_lifetime);
 	if (!strcmp(f, "max_message_size"))
 		return xasprintf("%ld", cfg->max_message_size);
+	if (!strcmp(f, "syslog_facility"))
+		return xasprintf("%d", cfg->syslog_facility);
+	if (!strcmp(f, "logfile"))
+		return dup_or_null(cfg->logfile);
 	if (!strcmp(f, "name"))
 		return dup_or_null(a->name);
 	if (!strcmp(f, "provider"))
@@ -246,6 +250,23 @@ static const struct value_case {
 	    "4294967296" },
 	{ "[mailshim]\nmax_message_size = 1000\n" MIN, NULL, "max_message_size",
 	    "1000" },
+	/* the log: syslog's facility (LOG_MAIL is 2 << 3, LOG_LOCAL3 19 << 3;
+	 * off is -1) and the file; by default mail, and no file */
+	{ MIN, NULL, "syslog_facility", "16" },
+	{ MIN, NULL, "logfile", NULL },
+	{ "[mailshim]\nsyslog = mail\n" MIN, NULL, "syslog_facility", "16" },
+	{ "[mailshim]\nsyslog = user\n" MIN, NULL, "syslog_facility", "8" },
+	{ "[mailshim]\nsyslog = daemon\n" MIN, NULL, "syslog_facility", "24" },
+	{ "[mailshim]\nsyslog = local0\n" MIN, NULL, "syslog_facility", "128" },
+	{ "[mailshim]\nsyslog = LOCAL3\n" MIN, NULL, "syslog_facility", "152" },
+	{ "[mailshim]\nsyslog = local7\n" MIN, NULL, "syslog_facility", "184" },
+	{ "[mailshim]\nsyslog = off\n" MIN, NULL, "syslog_facility", "-1" },
+	{ "[mailshim]\nlogfile = /var/log/mailshim.log\n" MIN, NULL, "logfile",
+	    "/var/log/mailshim.log" },
+	{ "[mailshim]\nlogfile = \"/var/log/mail shim.log\"\n" MIN, NULL,
+	    "logfile", "/var/log/mail shim.log" },
+	{ "[mailshim]\nlogfile = /var/log/m.log ; a comment\n" MIN, NULL,
+	    "logfile", "/var/log/m.log" },
 /* password_command: words, quotes and escapes; nothing else special */
 #define PWC MIN "username = u\npassword_command = "
 	{ PWC "/usr/bin/printf '%s\\n' 'se cret'\n", NULL, "password_command",
@@ -444,6 +465,28 @@ static const struct error_case {
 	{ "[mailshim]\nmax_message_size = -1\n" MIN,
 	    ":2: bad value for 'max_message_size' in [mailshim]: expected a "
 	    "size such as 10M, 512k or 0 (no limit), at most 4G (got '-1')" },
+	{ "[mailshim]\nsyslog = local8\n" MIN,
+	    ":2: bad value for 'syslog' in [mailshim]: expected mail, user, "
+	    "daemon, local0 to local7, or off (got 'local8')" },
+	{ "[mailshim]\nsyslog = no\n" MIN,
+	    ":2: bad value for 'syslog' in [mailshim]: expected mail, user, "
+	    "daemon, local0 to local7, or off (got 'no')" },
+	{ "[mailshim]\nsyslog = kern\n" MIN,
+	    ":2: bad value for 'syslog' in [mailshim]: expected mail, user, "
+	    "daemon, local0 to local7, or off (got 'kern')" },
+	{ "[mailshim]\nsyslog =\n" MIN,
+	    ":2: empty value for 'syslog' in [mailshim]" },
+	{ "[mailshim]\nlogfile = mailshim.log\n" MIN,
+	    ":2: bad value for 'logfile' in [mailshim]: expected an absolute "
+	    "path without control characters (got 'mailshim.log')" },
+	{ "[mailshim]\nlogfile = ~/mailshim.log\n" MIN,
+	    ":2: bad value for 'logfile' in [mailshim]: expected an absolute "
+	    "path without control characters (got '~/mailshim.log')" },
+	{ "[mailshim]\nlogfile = /var/log/a\tb\n" MIN,
+	    ":2: bad value for 'logfile' in [mailshim]: expected an absolute "
+	    "path without control characters (got '/var/log/a\tb')" },
+	{ "[relay]\nhost = a\nlogfile = /x.log\n",
+	    ":3: unknown key 'logfile' in [relay]" },
 	{ "[mailshim]\nqueue_concurrency = 65\n" MIN,
 	    ":2: bad value for 'queue_concurrency' in [mailshim]: expected a "
 	    "number from 1 to 64 (got '65')" },
