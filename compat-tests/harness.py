@@ -530,6 +530,49 @@ def closed_port():
     return s.getsockname()[1]
 
 
+COMPAT_DOC = os.path.join(os.path.dirname(
+    os.environ.get('MAILSHIM_TESTLIB', '.').rstrip('/')), 'docs', 'COMPAT.md')
+
+
+def package_version(package):
+    """The installed version of a Debian package, or None."""
+    p = subprocess.run(['dpkg-query', '-W', '-f=${Version}', package],
+                       capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 and p.stdout else None
+
+
+def compat_row(caller, package, command, passed, version=None):
+    """Check docs/COMPAT.md's one row for caller:
+        | caller | package version | `command` | result |
+    version defaults to the installed package's; command is the command
+    line mailshim received; passed whether the caller's cases passed.
+    With MAILSHIM_UPDATE_COMPAT=1 the row is written instead."""
+    version = version or package_version(package) or 'not installed'
+    cmd = command.replace('|', '\\|')
+    result = 'delivered intact' if passed else 'FAILED'
+    want = f'| {caller} | {package} {version} | `{cmd}` | {result} |'
+    import fcntl
+    with open(COMPAT_DOC, 'r+', encoding='utf-8') as f:
+        # tests run in parallel: one rewrite at a time
+        fcntl.flock(f, fcntl.LOCK_EX)
+        lines = f.read().splitlines()
+        mine = [i for i, line in enumerate(lines)
+                if line.startswith(f'| {caller} |')]
+        if os.environ.get('MAILSHIM_UPDATE_COMPAT') == '1':
+            if mine:
+                lines[mine[0]] = want
+                for i in reversed(mine[1:]):
+                    del lines[i]
+            else:
+                lines.append(want)
+            f.seek(0)
+            f.truncate()
+            f.write('\n'.join(lines) + '\n')
+            return ok(True, f'docs/COMPAT.md: row for {caller} written')
+    return is_([lines[i] for i in mine], [want],
+               f'docs/COMPAT.md: the row for {caller}')
+
+
 def run_as(env, name, args):
     """Run the binary under another name (a symlink, as the mailq and
     newaliases links are) with the last config; returns (exit status,
