@@ -2,7 +2,8 @@
  * main.c - mailshim, a sendmail for hosts that send mail through a relay.
  *
  * Dispatch only: make the standard descriptors safe, harden the process
- * (privilege.c), parse the command line, and hand over to the run (run.c) the mode asks for.
+ * (privilege.c), parse the command line, and hand over to the run (run.c,
+ * or check.c for --check) the mode asks for.
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include <sysexits.h>
 
+#include "check.h"
 #include "options.h"
 #include "privilege.h"
 #include "run.h"
@@ -23,6 +25,7 @@ static const char usage_text[] =
     "usage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [-v] "
     "[--] [recipient ...]\n"
     "       mailq | newaliases | sendmail --version\n"
+    "       sendmail [-C config] [-v] --check [account]\n"
     "Reads a message on standard input and sends it through the relay "
     "configured in\nmailshim.ini; see mailshim(8).\n";
 
@@ -93,6 +96,9 @@ main(int argc, char **argv)
 		break;
 	case MODE_ALIASES:
 		st = run_check_aliases(&r);
+		break;
+	case MODE_CHECK:
+		st = check_run(&r);
 		break;
 	case MODE_VERIFY:
 	case MODE_DELIVER:

@@ -129,6 +129,30 @@ set_o(struct options *o, const char *v)
 	return 0;
 }
 
+/* --check [account] */
+static int
+set_check(struct options *o, const char *name, char **err)
+{
+	if (name && !*name)
+		return usage_error(
+		    err, "%s", "--check: the account name is empty");
+	/* it is printed in the report: one line, and no section has them */
+	for (const char *p = name; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return usage_error(
+			    err, "--check: no account can be named '%s'", name);
+	if (o->mode == MODE_CHECK &&
+	    (name && o->check_account ? strcmp(name, o->check_account) != 0
+	                              : name != o->check_account))
+		return usage_error(err,
+		    "--check given twice, for '%s' and '%s'",
+		    o->check_account ? o->check_account : "(default)",
+		    name ? name : "(default)");
+	o->mode = MODE_CHECK;
+	o->check_account = name;
+	return 0;
+}
+
 /* Is a flag letter one that takes a value (glued or in the next argument)? */
 static int
 takes_value(int c)
@@ -229,6 +253,17 @@ options_parse(int argc, char **argv, struct options *o, char **err)
 			o->mode = MODE_HELP;
 			continue;
 		}
+		if (!strcmp(a, "--check") || !strncmp(a, "--check=", 8)) {
+			/* the account: glued, or the next argument unless
+			 * that is a flag */
+			const char *name = a[7] == '='              ? a + 8
+			    : i + 1 < argc && argv[i + 1][0] != '-' ? argv[++i]
+			                                            : NULL;
+			r = set_check(o, name, err);
+			if (r)
+				return r;
+			continue;
+		}
 		if (a[0] != '-' || a[1] == '\0')
 			break;
 		if (a[1] == '-')
@@ -300,6 +335,9 @@ options_parse(int argc, char **argv, struct options *o, char **err)
 			}
 		}
 	}
+	if (o->mode == MODE_CHECK && i < argc)
+		return usage_error(err,
+		    "--check takes one account name, not also '%s'", argv[i]);
 	for (; i < argc; i++)
 		strlist_push(&o->recipients, argv[i]);
 	return 0;

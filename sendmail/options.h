@@ -20,6 +20,7 @@ enum mode {
 	MODE_QUEUE_RUN,  /* -q */
 	MODE_VERSION,    /* --version */
 	MODE_HELP,       /* --help */
+	MODE_CHECK,      /* --check [account]: connect, send nothing */
 };
 
 struct options {
@@ -36,6 +37,7 @@ struct options {
 	const char *dsn_ret;       /* -R: FULL or HDRS */
 	const char *dsn_envid;     /* -V: the envelope id */
 	const char *queue_arg;     /* -q<...>: interval or I/R/S selector */
+	const char *check_account; /* --check's account, or NULL: default */
 	int no_aliases;            /* -n: do not expand aliases */
 	struct strlist recipients; /* arguments after the flags */
 	struct strlist notes;      /* accepted-and-ignored flags, for -v */

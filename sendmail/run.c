@@ -30,18 +30,6 @@
 #define SYSCONFDIR "/etc"
 #endif
 
-/* What each transport outcome means to the caller. */
-static const int exit_for[] = {
-	[SUBMIT_OK] = EX_OK,
-	[SUBMIT_TEMPFAIL] = EX_TEMPFAIL,
-	[SUBMIT_AUTH] = EX_NOPERM,
-	[SUBMIT_RCPT] = EX_NOUSER,
-	[SUBMIT_REFUSED] = EX_UNAVAILABLE,
-	[SUBMIT_CONFIG] = EX_CONFIG,
-	[SUBMIT_IOERR] = EX_IOERR,
-	[SUBMIT_SOFTWARE] = EX_SOFTWARE,
-};
-
 /* -bs: a failure goes into the SMTP reply, not onto stderr */
 static int quiet_failures;
 static char *last_failure;
@@ -494,7 +482,7 @@ run_deliver_now(struct run *r, struct outcome *o)
 		return;
 	}
 	submit_send(s, r->env.sender, &r->env.rcpts, &params, &r->msg, &res);
-	o->status = exit_for[res.status];
+	o->status = submit_exit_status(res.status);
 	if (o->status && res.nrcpt == r->env.rcpts.n) {
 		/* the relay took it for everyone and then the connection
 		 * failed: delivered all the same */

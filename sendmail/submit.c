@@ -12,11 +12,20 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <sysexits.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "secret.h"
 #include "submit.h"
@@ -122,6 +131,14 @@ struct submit_session {
 	/* in a submit_multi: running, or ended and not yet handed back */
 	struct submit_multi *multi;
 	struct submit_session *next;
+
+	/* mailshim --check: what the steps show, and the EHLO reply being
+	 * read (its capabilities, and whether one is AUTH) */
+	struct submit_check *check;
+	struct buf check_caps;
+	struct buf check_auth; /* the mechanisms of its first AUTH line */
+	int check_any_auth;
+	int check_starttls;
 };
 
 struct submit_multi {
@@ -182,6 +199,10 @@ command_sent(struct submit_session *s, const char *p, size_t n)
 	if (!strcmp(s->cmd, "EHLO") || !strcmp(s->cmd, "HELO")) {
 		s->auth_offered = 0;
 		s->offered = 0;
+		buf_reset(&s->check_caps);
+		buf_reset(&s->check_auth);
+		s->check_any_auth = 0;
+		s->check_starttls = 0;
 	}
 	if (!strcmp(s->cmd, "RCPT")) {
 		const char *lt = memchr(p, '<', n);
@@ -217,6 +238,20 @@ capability(struct submit_session *s, const char *text, size_t n)
 {
 	size_t kw = 0;
 
+	if (s->check) {
+		if (s->check_caps.len)
+			buf_addch(&s->check_caps, ' ');
+		add_printable(&s->check_caps, text, n);
+		if (n >= 4 && !ascii_strncasecmp(text, "AUTH", 4) &&
+		    (n == 4 || text[4] == ' ' || text[4] == '=') &&
+		    !s->check_any_auth) {
+			s->check_any_auth = 1;
+			if (n > 5)
+				add_printable(&s->check_auth, text + 5, n - 5);
+		}
+		if (n == 8 && !ascii_strncasecmp(text, "STARTTLS", 8))
+			s->check_starttls = 1;
+	}
 	if (n > 5 && !ascii_strncasecmp(text, "AUTH", 4) &&
 	    (text[4] == ' ' || text[4] == '=') &&
 	    has_word(text + 5, n - 5, mech_name(s->acct->auth)))
@@ -300,9 +335,68 @@ note_outcome(struct submit_session *s, int code)
 	}
 }
 
+/* --check: keep what the reply just read shows (before reply_done() acts
+ * on it: a missing AUTH stops the dialogue there) */
+static void
+check_note_reply(struct submit_session *s, int code)
+{
+	struct submit_check *c = s->check;
+
+	if (!s->replies && !s->cmd[0] && !c->banner)
+		c->banner = xstrdup(s->reply.s);
+	if (!strcmp(s->cmd, "EHLO") && code == 250) {
+		free(c->ehlo);
+		c->ehlo = xstrdup(s->check_caps.s);
+		free(c->ehlo_auth);
+		c->ehlo_auth = s->check_any_auth ? xstrdup(s->check_auth.s)
+		                                 : NULL;
+		c->starttls = s->check_starttls;
+		if (s->acct->tls == TLS_STARTTLS && !s->starttls_done &&
+		    s->check_any_auth)
+			c->auth_before_tls = 1;
+	}
+	if (s->in_auth && code != 334 && !c->auth_code) {
+		c->auth_code = code;
+		c->auth_reply = xstrdup(s->reply.s);
+	}
+}
+
+/* --check: libcurl's OpenSSL backend says "SSL connection using TLSv1.3 /
+ * TLS_AES_256_GCM_SHA384[ / ...]" once the handshake is done (7.88 to
+ * 8.21 alike); the version and cipher are not otherwise available
+ * without linking libssl. */
+static void
+check_note_tls(struct submit_session *s, const char *p, size_t n)
+{
+	static const char lead[] = "SSL connection using ";
+	size_t l = sizeof(lead) - 1, i, j;
+	struct submit_check *c = s->check;
+
+	n = trim_eol(p, n);
+	if (n <= l || memcmp(p, lead, l) || c->tls_version)
+		return;
+	for (i = l; i + 3 <= n && memcmp(p + i, " / ", 3); i++)
+		;
+	if (i + 3 > n)
+		return;
+	for (j = i + 3; j + 3 <= n && memcmp(p + j, " / ", 3); j++)
+		;
+	if (j + 3 > n)
+		j = n;
+	{
+		struct buf b = BUF_INIT;
+		add_printable(&b, p + l, i - l);
+		c->tls_version = buf_detach(&b);
+		add_printable(&b, p + i + 3, j - i - 3);
+		c->tls_cipher = buf_detach(&b);
+	}
+}
+
 static void
 reply_done(struct submit_session *s, int code)
 {
+	if (s->check)
+		check_note_reply(s, code);
 	s->replies++;
 	/* a missing AUTH wins: it is the error to report */
 	if ((!strcmp(s->cmd, "EHLO") || !strcmp(s->cmd, "HELO")) &&
@@ -379,6 +473,10 @@ on_debug(CURL *c, curl_infotype type, char *p, size_t n, void *userdata)
 		add_printable(&b, p, trim_eol(p, n));
 		fprintf(stderr, "<-- %s\n", b.s);
 		buf_release(&b);
+	} else if (type == CURLINFO_TEXT && s->check) {
+		check_note_tls(s, p, n);
+		if (s->verbose > 1)
+			fprintf(stderr, "* %.*s\n", (int)trim_eol(p, n), p);
 	} else if (s->verbose > 1 && type == CURLINFO_TEXT) {
 		fprintf(stderr, "* %.*s\n", (int)trim_eol(p, n), p);
 	}
@@ -501,6 +599,8 @@ submit_open(
 	buf_init(&s->reply);
 	buf_init(&s->fail_text);
 	buf_init(&s->txn_text);
+	buf_init(&s->check_caps);
+	buf_init(&s->check_auth);
 	s->curl = curl_easy_init();
 	if (!s->curl || setup(s, helo, password)) {
 		*err = xasprintf(
@@ -1254,6 +1354,8 @@ submit_close(struct submit_session *s)
 	buf_release(&s->reply);
 	buf_release(&s->fail_text);
 	buf_release(&s->txn_text);
+	buf_release(&s->check_caps);
+	buf_release(&s->check_auth);
 	free(s->user);
 	free(s);
 }
@@ -1274,6 +1376,24 @@ const char *
 submit_library_version(void)
 {
 	return curl_version();
+}
+
+int
+submit_exit_status(enum submit_status st)
+{
+	static const int status[] = {
+		[SUBMIT_OK] = EX_OK,
+		[SUBMIT_TEMPFAIL] = EX_TEMPFAIL,
+		[SUBMIT_AUTH] = EX_NOPERM,
+		[SUBMIT_RCPT] = EX_NOUSER,
+		[SUBMIT_REFUSED] = EX_UNAVAILABLE,
+		[SUBMIT_CONFIG] = EX_CONFIG,
+		[SUBMIT_IOERR] = EX_IOERR,
+		[SUBMIT_SOFTWARE] = EX_SOFTWARE,
+	};
+
+	return (unsigned)st < sizeof(status) / sizeof(*status) ? status[st]
+	                                                       : EX_SOFTWARE;
 }
 
 const char *
@@ -1299,4 +1419,343 @@ submit_params_support(void)
 		snprintf(text, sizeof(text),
 		    "no (needs libcurl 8.16, this is %s)", v);
 	return text;
+}
+
+/* ---- mailshim --check ---------------------------------------------------- */
+
+/* What an OpenSSL BIO holds, printable, as a new string. */
+static char *
+bio_text(BIO *bio)
+{
+	struct buf b = BUF_INIT;
+	char *p = NULL;
+	long n = BIO_get_mem_data(bio, &p);
+
+	if (n > 0)
+		add_printable(&b, p, (size_t)n);
+	return buf_detach(&b);
+}
+
+static char *
+name_text(const X509_NAME *name)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *t;
+
+	if (!bio)
+		return NULL;
+	/* "C=US, O=Example, CN=mail.example": OpenSSL's one-line form */
+	X509_NAME_print_ex(bio, name, 0, XN_FLAG_ONELINE & ~XN_FLAG_SPC_EQ);
+	t = bio_text(bio);
+	BIO_free(bio);
+	return t;
+}
+
+/* The names a certificate is for: its subjectAltName DNS names and
+ * addresses, or its subject when it has none. */
+static char *
+cert_names(X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(
+	    x, NID_subject_alt_name, NULL, NULL);
+	struct buf b = BUF_INIT;
+
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[INET6_ADDRSTRLEN];
+		const unsigned char *d;
+		int len;
+
+		if (g->type == GEN_DNS) {
+			d = ASN1_STRING_get0_data(g->d.dNSName);
+			len = ASN1_STRING_length(g->d.dNSName);
+			buf_addstr(&b, b.len ? ", " : "");
+			add_printable(&b, (const char *)d, (size_t)len);
+		} else if (g->type == GEN_IPADD) {
+			d = ASN1_STRING_get0_data(g->d.iPAddress);
+			len = ASN1_STRING_length(g->d.iPAddress);
+			if ((len == 4 || len == 16) &&
+			    inet_ntop(len == 4 ? AF_INET : AF_INET6, d, ip,
+			        sizeof(ip)))
+				buf_addf(&b, "%s%s", b.len ? ", " : "", ip);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	if (!b.len) {
+		buf_release(&b);
+		return name_text(X509_get_subject_name(x));
+	}
+	return buf_detach(&b);
+}
+
+/* "sha256//<base64>": the pin of x's public key, as tls_pin takes it. */
+static char *
+cert_pin(X509 *x)
+{
+	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+	unsigned mdlen = 0;
+	int len = i2d_PUBKEY(X509_get0_pubkey(x), &der);
+	char *pin = NULL;
+
+	if (len > 0 &&
+	    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1) {
+		EVP_EncodeBlock(b64, md, (int)mdlen);
+		pin = xasprintf("sha256//%s", (const char *)b64);
+	}
+	OPENSSL_free(der);
+	return pin;
+}
+
+/* What the relay's certificate (PEM, as libcurl's certinfo gives it)
+ * says: subject, issuer, expiry, key pin, and whom it is for. */
+static void
+check_describe_cert(
+    const struct account *a, const char *pem, struct submit_check *c)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	int host_ok, ip_ok, expired, early;
+	struct tm tm;
+
+	if (x) {
+		c->cert_subject = name_text(X509_get_subject_name(x));
+		c->cert_issuer = name_text(X509_get_issuer_name(x));
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
+			char t[40];
+			if (strftime(
+			        t, sizeof(t), "%Y-%m-%d %H:%M:%S GMT", &tm))
+				c->cert_expires = xstrdup(t);
+		}
+		c->cert_pin = cert_pin(x);
+		c->cert_names = cert_names(x);
+		host_ok = X509_check_host(x, a->host, 0, 0, NULL) == 1;
+		ip_ok = X509_check_ip_asc(x, a->host, 0) == 1;
+		c->cert_name_ok = host_ok || ip_ok;
+		expired = X509_cmp_current_time(X509_get0_notAfter(x)) < 0;
+		early = X509_cmp_current_time(X509_get0_notBefore(x)) > 0;
+		c->cert_expired = expired || early;
+		X509_free(x);
+	}
+	BIO_free(bio);
+}
+
+/* What libcurl learnt of the connection and the relay's certificate. */
+static void
+check_connection_info(struct submit_session *s, struct submit_check *c)
+{
+	struct curl_certinfo *ci = NULL;
+	curl_off_t us = 0;
+	char *ip = NULL;
+	long vr = 0;
+
+	if (curl_easy_getinfo(s->curl, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+	    ip && *ip)
+		c->address = xstrdup(ip);
+	if (curl_easy_getinfo(s->curl, CURLINFO_CONNECT_TIME_T, &us) ==
+	        CURLE_OK &&
+	    us > 0)
+		c->connect_ms = (long)(us / 1000);
+	/* libcurl 7.88 leaves the time unset when an implicit-TLS handshake
+	 * fails, 8.x the address: either means the TCP connection was made */
+	c->connected = c->address || us > 0 || c->banner;
+	if (s->acct->tls == TLS_NONE)
+		return;
+	if (curl_easy_getinfo(s->curl, CURLINFO_SSL_VERIFYRESULT, &vr) ==
+	        CURLE_OK &&
+	    vr) {
+		c->verify_result = vr;
+		c->verify_error = xstrdup(X509_verify_cert_error_string(vr));
+		c->cert_expired |= vr == X509_V_ERR_CERT_HAS_EXPIRED ||
+		    vr == X509_V_ERR_CERT_NOT_YET_VALID;
+	}
+	if (curl_easy_getinfo(s->curl, CURLINFO_CERTINFO, &ci) != CURLE_OK ||
+	    !ci || ci->num_of_certs < 1)
+		return;
+	for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next)
+		if (!strncmp(l->data, "Cert:", 5)) {
+			check_describe_cert(s->acct, l->data + 5, c);
+			break;
+		}
+}
+
+static enum check_failure
+check_failure_of(const struct submit_session *s, CURLcode rc)
+{
+	if (s->abort_msg)
+		return CHECK_NO_AUTH; /* the only reason to stop here */
+	if (s->fail_code)
+		return !strcmp(s->fail_cmd, "AUTH") ? CHECK_AUTH_REFUSED
+		                                    : CHECK_REPLY;
+	switch (rc) {
+	case CURLE_OK:
+		return CHECK_PASSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return CHECK_RESOLVE;
+	case CURLE_COULDNT_CONNECT:
+		return CHECK_CONNECT;
+	case CURLE_OPERATION_TIMEDOUT:
+		return CHECK_TIMEOUT;
+	case CURLE_SSL_CONNECT_ERROR:
+		return CHECK_TLS;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return CHECK_VERIFY;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return CHECK_PIN;
+	case CURLE_SSL_CACERT_BADFILE:
+		return CHECK_CA_FILE;
+	case CURLE_USE_SSL_FAILED:
+		return CHECK_NO_STARTTLS;
+	case CURLE_LOGIN_DENIED:
+		return CHECK_AUTH_REFUSED;
+	default:
+		return CHECK_OTHER;
+	}
+}
+
+/* Wait until fd is ready for events, at most ms; 0 if it is. */
+static int
+wait_fd(curl_socket_t fd, short events, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return poll(&p, 1, ms) == 1 ? 0 : -1;
+}
+
+/*
+ * Say QUIT on the connection CURLOPT_CONNECT_ONLY left open, and wait a
+ * little for the reply (a relay that does not answer is no failure: the
+ * check is done).  libcurl would just close the connection.
+ */
+static void
+check_quit(struct submit_session *s)
+{
+	static const char quit[] = "QUIT\r\n";
+	const int wait_ms = 1000, tries = 5;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	struct buf reply = BUF_INIT;
+	size_t off = 0, n;
+	char in[512];
+	CURLcode rc;
+	int waits = 0;
+
+	if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) !=
+	        CURLE_OK ||
+	    fd == CURL_SOCKET_BAD)
+		return;
+	if (s->verbose)
+		fprintf(stderr, "--> QUIT\n");
+	while (off < sizeof(quit) - 1) {
+		rc = curl_easy_send(
+		    s->curl, quit + off, sizeof(quit) - 1 - off, &n);
+		if (rc == CURLE_AGAIN && waits++ < tries &&
+		    !wait_fd(fd, POLLOUT, wait_ms))
+			continue;
+		if (rc != CURLE_OK)
+			return;
+		off += n;
+	}
+	buf_init(&reply);
+	for (;;) {
+		const char *eol;
+
+		rc = curl_easy_recv(s->curl, in, sizeof(in), &n);
+		if (rc == CURLE_AGAIN && waits++ < tries &&
+		    !wait_fd(fd, POLLIN, wait_ms))
+			continue;
+		if (rc != CURLE_OK || !n || reply.len > 4096)
+			break;
+		buf_add(&reply, in, n);
+		/* the last line of the reply: "221 ...", not "221-..." */
+		eol = strrchr(reply.s, '\n');
+		if (eol && eol - reply.s >= 4) {
+			const char *line = eol - 1;
+			while (line > reply.s && line[-1] != '\n')
+				line--;
+			if (eol - line > 3 && line[3] != '-')
+				break;
+		}
+	}
+	if (s->verbose && reply.len) {
+		struct buf b = BUF_INIT;
+		add_printable(&b, reply.s, trim_eol(reply.s, reply.len));
+		fprintf(stderr, "<-- %s\n", b.s);
+		buf_release(&b);
+	}
+	buf_release(&reply);
+}
+
+enum submit_status
+submit_check(const struct account *acct, const char *helo, int verbose,
+    struct submit_check *c)
+{
+	struct submit_session *s;
+	struct submit_result res;
+	char *err = NULL;
+	int fail = 0;
+	CURLcode rc;
+
+	c->connect_ms = -1;
+	c->cert_name_ok = -1;
+	s = submit_open(acct, helo, verbose, &err);
+	if (!s) {
+		c->failure = CHECK_OTHER;
+		c->status = SUBMIT_SOFTWARE;
+		c->message = err;
+		return c->status;
+	}
+	s->check = c;
+	/* the connection phase of SMTP is greeting, EHLO, STARTTLS, EHLO
+	 * and AUTH: stop there, before MAIL (no recipients are set either:
+	 * nothing could be sent) */
+	fail |= curl_easy_setopt(s->curl, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK;
+	fail |= curl_easy_setopt(s->curl, CURLOPT_UPLOAD, 0L) != CURLE_OK;
+	if (acct->tls != TLS_NONE)
+		fail |= curl_easy_setopt(s->curl, CURLOPT_CERTINFO, 1L) !=
+		    CURLE_OK;
+	if (fail) {
+		c->failure = CHECK_OTHER;
+		c->status = SUBMIT_SOFTWARE;
+		c->message = xasprintf("libcurl %s cannot connect without "
+		                       "sending (CONNECT_ONLY, CERTINFO)",
+		    curl_version_info(CURLVERSION_NOW)->version);
+		submit_close(s);
+		return c->status;
+	}
+	attempt_reset(s);
+	s->errbuf[0] = '\0';
+	rc = curl_easy_perform(s->curl);
+	check_connection_info(s, c);
+	c->failure = check_failure_of(s, rc);
+	if (c->failure == CHECK_PASSED) {
+		c->status = SUBMIT_OK;
+		check_quit(s);
+	} else {
+		memset(&res, 0, sizeof(res));
+		classify(s, rc, &res);
+		c->status = res.status;
+		c->message = res.message;
+	}
+	submit_close(s);
+	return c->status;
+}
+
+void
+submit_check_release(struct submit_check *c)
+{
+	free(c->message);
+	free(c->address);
+	free(c->banner);
+	free(c->ehlo);
+	free(c->ehlo_auth);
+	free(c->tls_version);
+	free(c->tls_cipher);
+	free(c->cert_subject);
+	free(c->cert_issuer);
+	free(c->cert_expires);
+	free(c->cert_pin);
+	free(c->cert_names);
+	free(c->verify_error);
+	free(c->auth_reply);
+	memset(c, 0, sizeof(*c));
 }

@@ -40,6 +40,9 @@ enum submit_status {
 	SUBMIT_SOFTWARE, /* libcurl could not be set up */
 };
 
+/* The exit status (sysexits.h) mailshim gives each outcome. */
+int submit_exit_status(enum submit_status st);
+
 /* What became of one recipient. */
 enum rcpt_outcome {
 	RCPT_DELIVERED, /* the relay took the message for it */
@@ -178,6 +181,73 @@ struct submit_multi *submit_multi_new(char **err);
 void submit_multi_add(struct submit_multi *mm, struct submit_session *s);
 struct submit_session *submit_multi_next(struct submit_multi *mm);
 void submit_multi_free(struct submit_multi *mm);
+
+/*
+ * mailshim --check: connect to an account's relay exactly as a send does
+ * (the same TLS, verification, pin, EHLO name, AUTH and timeouts) but send
+ * no mail: greeting, EHLO, STARTTLS, EHLO, AUTH, then QUIT.  What each step
+ * showed is kept for the report; every string is one printable line,
+ * allocated, or NULL when the step was not reached.
+ */
+enum check_failure {
+	CHECK_PASSED,
+	CHECK_RESOLVE, /* the host name does not resolve */
+	CHECK_CONNECT, /* no TCP connection: refused, unreachable */
+	CHECK_TIMEOUT, /* no answer in time */
+	CHECK_TLS,     /* the TLS handshake failed */
+	CHECK_VERIFY,  /* the certificate was not verified */
+	CHECK_PIN,     /* its public key is not the one tls_pin names */
+	CHECK_CA_FILE, /* ca_file cannot be loaded */
+	/* tls = starttls, and the relay does not offer it */
+	CHECK_NO_STARTTLS,
+	/* the relay does not offer our AUTH mechanism */
+	CHECK_NO_AUTH,
+	/* it refused the credentials (any final reply to AUTH) */
+	CHECK_AUTH_REFUSED,
+	CHECK_REPLY, /* another refusal: the greeting, EHLO... */
+	CHECK_OTHER, /* libcurl could not be set up, and the rest */
+};
+
+struct submit_check {
+	enum check_failure failure;
+	enum submit_status status; /* as a send would classify the failure */
+	char *message;             /* the failure as a send would print it */
+
+	int connected;   /* a TCP connection was made */
+	char *address;   /* the address connected to, when libcurl says */
+	long connect_ms; /* how long that took, or -1: not known */
+	char *banner;    /* the greeting, its lines joined by spaces */
+	char *ehlo;      /* the capabilities of the last EHLO answered */
+	char *ehlo_auth; /* its AUTH mechanisms ("LOGIN PLAIN"), NULL: none */
+	int starttls;    /* it offers STARTTLS */
+	int auth_before_tls; /* an EHLO before STARTTLS offered AUTH */
+	char *tls_version;   /* "TLSv1.3", once the handshake is done */
+	char *tls_cipher;    /* "TLS_AES_256_GCM_SHA384" */
+	/* the relay's certificate, when libcurl showed it (some versions do
+	 * not when verification fails) */
+	char *cert_subject; /* "CN=localhost" */
+	char *cert_issuer;
+	char *cert_expires; /* "2027-11-22 12:00:00 GMT" */
+	char *cert_pin;     /* "sha256//<base64>", as tls_pin takes it */
+	char *cert_names;   /* the names it is for: "wrong.example, 10.0.0.1" */
+	int cert_name_ok;   /* it is for the account's host: 1, 0, -1 unknown */
+	int cert_expired;   /* it has expired, or is not valid yet */
+	long verify_result; /* OpenSSL's verification result, 0: none */
+	char *verify_error; /* what that result means */
+	int auth_code;      /* the relay's final reply to AUTH, or 0 */
+	char *auth_reply;
+};
+
+/*
+ * Run the check for acct with helo as EHLO name; verbose > 0 prints the
+ * dialogue on stderr, credentials hidden, as a send does.  Fills c (which
+ * the caller zeroes and frees with submit_check_release()) and returns
+ * c->status: SUBMIT_OK when every step passed.
+ */
+enum submit_status submit_check(const struct account *acct, const char *helo,
+    int verbose, struct submit_check *c);
+
+void submit_check_release(struct submit_check *c);
 
 /* Free what res holds (message and rcpt[]), leaving it empty. */
 void submit_result_release(struct submit_result *res);

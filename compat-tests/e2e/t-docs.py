@@ -97,7 +97,7 @@ def test(env):
                 rows[flag.split(' ')[0].split('[')[0]] = m.group(2)
     for flag in ('-t -i -oi -f -r -F -v -N -R -V -B -C -G -L -U -X -O -h '
                  '-n -m -e -M -A -d -D -I -bm -bs -bp -bP -bi -bv -bd -bD '
-                 '-bl -bt -bh -bH -ba -q -p --version --help').split():
+                 '-bl -bt -bh -bH -ba -q -p --version --help --check').split():
         # a row is the flag itself, or the flag and a placeholder for its
         # glued value (-dx, -Mxv, -ox)
         ok(any(k == flag or (k.startswith(flag) and

@@ -20,7 +20,7 @@ struct row {
 };
 
 static const char *modes[] = { "deliver", "smtp", "listq", "aliases", "verify",
-	"qrun", "version", "help" };
+	"qrun", "version", "help", "check" };
 
 static char *
 summary(const struct options *o)
@@ -46,6 +46,8 @@ summary(const struct options *o)
 		buf_addf(&b, " q=%s", o->queue_arg);
 	if (o->no_aliases)
 		buf_addstr(&b, " n");
+	if (o->check_account)
+		buf_addf(&b, " check=%s", o->check_account);
 	return buf_detach(&b);
 }
 
@@ -122,6 +124,24 @@ static const struct row rows[] = {
 	    "qrun t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0 q=30m" },
 	{ { "sendmail", "--version" },
 	    "version t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	/* --check [account]: the account as the next argument unless that
+	 * is a flag, or glued with '=' */
+	{ { "sendmail", "--check" },
+	    "check t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "--check", "relay" },
+	    "check t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0 "
+	    "check=relay" },
+	{ { "sendmail", "-C", "/x.ini", "--check", "relay", "-v" },
+	    "check t=0 i=0 v=1 f=- F=- C=/x.ini B=- od=- rcpt= notes=0 "
+	    "check=relay" },
+	{ { "sendmail", "--check", "-v", "-C/x.ini" },
+	    "check t=0 i=0 v=1 f=- F=- C=/x.ini B=- od=- rcpt= notes=0" },
+	{ { "sendmail", "-v", "--check=relay" },
+	    "check t=0 i=0 v=1 f=- F=- C=- B=- od=- rcpt= notes=0 "
+	    "check=relay" },
+	{ { "sendmail", "--check", "relay", "--check=relay" },
+	    "check t=0 i=0 v=0 f=- F=- C=- B=- od=- rcpt= notes=0 "
+	    "check=relay" },
 	/* every flag of Sendmail 8's and Postfix's sendmail(1), glued and
 	 * separate: honoured ones show in the summary, ignored ones as notes */
 	{ { "sendmail", "-Am", "-A", "c", "x@y" },
@@ -217,6 +237,21 @@ static const struct row rows[] = {
 	    "host status or ARPANET mode" },
 	{ { "sendmail", "-f", "a@x", "-r", "b@y" },
 	    "error: more than one sender given (-f/-r 'b@y')" },
+	{ { "sendmail", "--check", "a", "b" },
+	    "error: --check takes one account name, not also 'b'" },
+	{ { "sendmail", "--check", "--", "a" },
+	    "error: --check takes one account name, not also 'a'" },
+	{ { "sendmail", "--check=" },
+	    "error: --check: the account name is empty" },
+	{ { "sendmail", "--check", "" },
+	    "error: --check: the account name is empty" },
+	{ { "sendmail", "--check", "a", "--check", "b" },
+	    "error: --check given twice, for 'a' and 'b'" },
+	{ { "sendmail", "--check", "--check", "b" },
+	    "error: --check given twice, for '(default)' and 'b'" },
+	{ { "sendmail", "--checks" }, "error: unknown option '--checks'" },
+	{ { "sendmail", "--check=a\nb" },
+	    "error: --check: no account can be named 'a\\x0ab'" },
 };
 
 int
