@@ -656,12 +656,12 @@ finish_account(struct loader *l, const struct sect *s, struct account *a)
 			return fail(l, s->line,
 			    "[%s] needs 'username' for "
 			    "auth = %s",
-			    s->name, auth_name(a->auth));
+			    s->name, auth_mech_name(a->auth));
 		if (!a->password && !a->password_command.n)
 			return fail(l, s->line,
 			    "[%s] needs 'password' for "
 			    "auth = %s",
-			    s->name, auth_name(a->auth));
+			    s->name, auth_mech_name(a->auth));
 	} else if (given(s, a, "auth")) {
 		/* said auth = none, yet gave what only auth would use */
 		if ((e = user) || (e = pass))

@@ -132,6 +132,15 @@ const struct account *config_account(
 const struct account *config_account_for(const struct config *cfg,
     const char *sender, const char **pattern, char **err);
 
+/* The value of the tls key that means t: "starttls", "tls" or "none". */
+const char *tls_mode_name(enum tls_mode t);
+
+/* The value of the auth key that means m: "plain", "login" or "none". */
+const char *auth_mech_name(enum auth_mech m);
+
+/* The SASL mechanism of m as sent in AUTH: "PLAIN" or "LOGIN". */
+const char *auth_mech_sasl(enum auth_mech m);
+
 /* The SASL user name to send: username, plus "#mail_type" when set. */
 char *account_sasl_user(const struct account *acct);
 

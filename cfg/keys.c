@@ -507,9 +507,21 @@ p_auth(const char *v, void *dst)
 }
 
 const char *
-auth_name(enum auth_mech m)
+auth_mech_name(enum auth_mech m)
 {
 	return m == AUTH_PLAIN ? "plain" : m == AUTH_LOGIN ? "login" : "none";
+}
+
+const char *
+auth_mech_sasl(enum auth_mech m)
+{
+	return m == AUTH_LOGIN ? "LOGIN" : "PLAIN";
+}
+
+const char *
+tls_mode_name(enum tls_mode t)
+{
+	return t == TLS_IMPLICIT ? "tls" : t == TLS_NONE ? "none" : "starttls";
 }
 
 static const char *

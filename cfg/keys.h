@@ -80,9 +80,6 @@ void release_values(int scope, void *base);
 /* Replace the string at dst (a char **) with a copy of v. */
 void set_string(void *dst, const char *v);
 
-/* The value of the auth key that means m. */
-const char *auth_name(enum auth_mech m);
-
 /* The value of the from_policy key that means p. */
 const char *from_policy_name(enum from_policy p);
 

@@ -19,18 +19,6 @@
 #include "submit.h"
 #include "sysinfo.h"
 
-static const char *
-tls_word(enum tls_mode t)
-{
-	return t == TLS_IMPLICIT ? "tls" : t == TLS_NONE ? "none" : "starttls";
-}
-
-static const char *
-mech_word(enum auth_mech m)
-{
-	return m == AUTH_LOGIN ? "LOGIN" : "PLAIN";
-}
-
 /* Does the space-separated list have word (any case)? */
 static int
 has_word(const char *list, const char *word)
@@ -80,7 +68,7 @@ hint_wrong_port(const struct account *a)
 	return xasprintf("port %u sent no greeting: it may expect TLS at once "
 	                 "(implicit TLS); set tls = tls for it, or port = 587 "
 	                 "for tls = %s",
-	    a->port, tls_word(a->tls));
+	    a->port, tls_mode_name(a->tls));
 }
 
 static char *
@@ -254,7 +242,7 @@ print_steps(const struct account *a, const struct submit_check *c)
 		    a->tls_pin ? ", pinned key matches" : "");
 	if (a->auth != AUTH_NONE && c->auth_code / 100 == 2) {
 		user = account_sasl_user(a);
-		printf("auth: %s as %s: %s\n", mech_word(a->auth), user,
+		printf("auth: %s as %s: %s\n", auth_mech_sasl(a->auth), user,
 		    c->auth_reply);
 		free(user);
 	} else if (a->auth == AUTH_NONE && c->failure == CHECK_PASSED) {
@@ -324,7 +312,7 @@ check_run(struct run *r)
 	r->acct = a;
 	printf("config: %s, account [%s]\n", r->cfg.path, a->name);
 	printf("relay: %s port %u, tls = %s\n", a->host, a->port,
-	    tls_word(a->tls));
+	    tls_mode_name(a->tls));
 	/* a failing password_command is the configuration's fault, as in a
 	 * send */
 	if (a->auth != AUTH_NONE && (st = account_password(a, &password, &err)))

@@ -177,18 +177,6 @@ add_recipients(struct buf *b, const struct strlist *l)
 		buf_addch(b, '\'');
 }
 
-static const char *
-tls_word(enum tls_mode t)
-{
-	return t == TLS_IMPLICIT ? "tls" : t == TLS_NONE ? "none" : "starttls";
-}
-
-static const char *
-auth_word(enum auth_mech m)
-{
-	return m == AUTH_PLAIN ? "plain" : m == AUTH_LOGIN ? "login" : "none";
-}
-
 char *
 log_format(const struct log_entry *e)
 {
@@ -202,8 +190,8 @@ log_format(const struct log_entry *e)
 	add_field(&b, "host", a ? a->host : NULL, 0);
 	snprintf(num, sizeof(num), "%u", a ? a->port : 0);
 	add_field(&b, "port", a ? num : NULL, 0);
-	add_field(&b, "tls", a ? tls_word(a->tls) : NULL, 0);
-	add_field(&b, "auth", a ? auth_word(a->auth) : NULL, 0);
+	add_field(&b, "tls", a ? tls_mode_name(a->tls) : NULL, 0);
+	add_field(&b, "auth", a ? auth_mech_name(a->auth) : NULL, 0);
 	/* the login name only: the password never comes near the log */
 	if (a && a->auth != AUTH_NONE)
 		user = account_sasl_user(a);

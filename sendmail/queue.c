@@ -607,13 +607,24 @@ out:
 	return msg;
 }
 
+/* queue_open() gives up on e: the descriptor closed, path freed. */
+static int
+open_failed(struct qentry *e, char *path, int status)
+{
+	if (e->fd >= 0)
+		close(e->fd);
+	e->fd = -1;
+	free(path);
+	return status;
+}
+
 int
 queue_open(const char *dir, const char *area, const char *id, struct qentry *e,
     int lock, char **err)
 {
 	char *path;
 	struct stat a, b;
-	int st;
+	int st, saved;
 
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
@@ -625,79 +636,49 @@ queue_open(const char *dir, const char *area, const char *id, struct qentry *e,
 	/* O_NONBLOCK: a FIFO planted there must not hang the run */
 	e->fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (e->fd < 0) {
-		int saved = errno;
-		if (saved == ENOENT) {
-			free(path);
-			return QUEUE_GONE;
-		}
+		saved = errno;
+		if (saved == ENOENT)
+			return open_failed(e, path, QUEUE_GONE);
 		if (saved == ELOOP) {
 			*err = untrusted(path, "a symbolic link");
-			free(path);
-			return QUEUE_UNTRUSTED;
+			return open_failed(e, path, QUEUE_UNTRUSTED);
 		}
 		*err = xasprintf(
 		    "cannot open queue file '%s': %s", path, strerror(saved));
-		free(path);
-		return saved == EACCES ? EX_NOPERM : EX_IOERR;
+		return open_failed(
+		    e, path, saved == EACCES ? EX_NOPERM : EX_IOERR);
 	}
 	if (fstat(e->fd, &a) || fcntl(e->fd, F_SETFL, 0)) {
-		int saved = errno;
-		close(e->fd);
-		e->fd = -1;
 		*err = xasprintf(
-		    "cannot read queue file '%s': %s", path, strerror(saved));
-		free(path);
-		return EX_IOERR;
+		    "cannot read queue file '%s': %s", path, strerror(errno));
+		return open_failed(e, path, EX_IOERR);
 	}
-	if (a.st_nlink == 0) {
-		/* removed or replaced since: delivered, or another runner's */
-		close(e->fd);
-		e->fd = -1;
-		free(path);
-		return QUEUE_GONE;
-	}
-	if ((*err = distrust(dir, path, &a))) {
-		close(e->fd);
-		e->fd = -1;
-		free(path);
-		return QUEUE_UNTRUSTED;
-	}
+	/* removed or replaced since: delivered, or another runner's */
+	if (a.st_nlink == 0)
+		return open_failed(e, path, QUEUE_GONE);
+	if ((*err = distrust(dir, path, &a)))
+		return open_failed(e, path, QUEUE_UNTRUSTED);
 	if (lock) {
 		if (flock(e->fd, LOCK_EX | LOCK_NB)) {
-			int saved = errno;
-			close(e->fd);
-			e->fd = -1;
-			free(path);
+			saved = errno;
 			if (saved == EWOULDBLOCK)
-				return QUEUE_BUSY;
+				return open_failed(e, path, QUEUE_BUSY);
 			*err = xasprintf(
 			    "cannot lock queue file: %s", strerror(saved));
-			return EX_IOERR;
+			return open_failed(e, path, EX_IOERR);
 		}
 		/* delivered and removed, or replaced, while we waited */
 		if (fstat(e->fd, &a) || stat(path, &b) ||
 		    a.st_ino != b.st_ino || a.st_dev != b.st_dev ||
-		    a.st_nlink == 0) {
-			close(e->fd);
-			e->fd = -1;
-			free(path);
-			return QUEUE_GONE;
-		}
+		    a.st_nlink == 0)
+			return open_failed(e, path, QUEUE_GONE);
 		/* a link made, or the owner changed, while we waited */
-		if ((*err = distrust(dir, path, &a))) {
-			close(e->fd);
-			e->fd = -1;
-			free(path);
-			return QUEUE_UNTRUSTED;
-		}
+		if ((*err = distrust(dir, path, &a)))
+			return open_failed(e, path, QUEUE_UNTRUSTED);
 	}
 	e->file = fdopen(e->fd, "r");
-	if (!e->file) {
-		close(e->fd);
-		e->fd = -1;
-		free(path);
-		return EX_OSERR;
-	}
+	if (!e->file)
+		return open_failed(e, path, EX_OSERR);
 	e->dir = xstrdup(dir);
 	e->area = xstrdup(area);
 	st = read_envelope(e, path, err);

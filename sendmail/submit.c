@@ -147,18 +147,6 @@ struct submit_multi {
 	struct submit_session *done;    /* ended, oldest first */
 };
 
-static const char *
-tls_name(enum tls_mode t)
-{
-	return t == TLS_IMPLICIT ? "tls" : t == TLS_NONE ? "none" : "starttls";
-}
-
-static const char *
-mech_name(enum auth_mech m)
-{
-	return m == AUTH_LOGIN ? "LOGIN" : "PLAIN";
-}
-
 /* Reply text may come from anyone: keep it printable and on one line. */
 static void
 add_printable(struct buf *b, const char *s, size_t n)
@@ -254,7 +242,7 @@ capability(struct submit_session *s, const char *text, size_t n)
 	}
 	if (n > 5 && !ascii_strncasecmp(text, "AUTH", 4) &&
 	    (text[4] == ' ' || text[4] == '=') &&
-	    has_word(text + 5, n - 5, mech_name(s->acct->auth)))
+	    has_word(text + 5, n - 5, auth_mech_sasl(s->acct->auth)))
 		s->auth_offered = 1;
 	while (kw < n && text[kw] != ' ')
 		kw++;
@@ -284,7 +272,7 @@ auth_missing(struct submit_session *s)
 		return 0;
 	s->abort_msg = xasprintf("relay %s:%u does not offer AUTH %s%s; "
 	                         "not sending without authentication",
-	    a->host, a->port, mech_name(a->auth),
+	    a->host, a->port, auth_mech_sasl(a->auth),
 	    a->tls == TLS_NONE ? " over a connection without TLS" : "");
 	return 1;
 }
@@ -676,7 +664,7 @@ classify_reply(struct submit_session *s, struct submit_result *res)
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_AUTH, s->fail_code,
 		    xasprintf("relay refused authentication as '%s' "
 		              "(AUTH %s): %s",
-		        s->user, mech_name(s->acct->auth), t));
+		        s->user, auth_mech_sasl(s->acct->auth), t));
 	else if (!strcmp(s->fail_cmd, "DATA-END") ||
 	    !strcmp(s->fail_cmd, "DATA"))
 		result(res, temp ? SUBMIT_TEMPFAIL : SUBMIT_REFUSED,
@@ -768,7 +756,7 @@ classify(struct submit_session *s, CURLcode rc, struct submit_result *res)
 		    xasprintf(
 		        "relay %s:%u does not "
 		        "offer STARTTLS; not sending in clear text (tls = %s)",
-		        a->host, a->port, tls_name(a->tls)));
+		        a->host, a->port, tls_mode_name(a->tls)));
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
 		result(res, SUBMIT_TEMPFAIL, 0,
