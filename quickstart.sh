@@ -11,7 +11,12 @@ cd "$(dirname "$0")"
 
 BUILD_DEPS="build-essential autoconf automake pkgconf libcurl4-openssl-dev
  libssl-dev libiniparser-dev"
-TEST_DEPS="python3 python3-aiosmtpd openssl xz-utils"
+# the relay and the CA; the manual pages' checks; the real callers of
+# docs/COMPAT.md (those that would pull in a mail transport agent, or that
+# Debian 12 lacks, are fetched and unpacked by compat-tests/callers-fetch)
+TEST_DEPS="python3 python3-aiosmtpd openssl xz-utils man-db groff-base
+ php-cli php-mbstring libphp-phpmailer php-symfony-mailer php-swiftmailer
+ git git-email libmailtools-perl s-nail neomutt util-linux mount passwd"
 
 deps() {
 	missing=
