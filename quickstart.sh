@@ -47,6 +47,6 @@ build() {
 case "${1:-}" in
 deps) deps ;;
 demo) deps; build; make -s -C "$BUILD_DIR" demo ;;
-check) deps; build; make -s -C "$BUILD_DIR" check ;;
+check) deps; build; make -s -C "$BUILD_DIR" -j"$(nproc)" check ;;
 *) echo "usage: $0 demo|check|deps" >&2; exit 64 ;;
 esac
