@@ -107,6 +107,10 @@ for path in /usr/sbin/sendmail /usr/lib/sendmail; do
 		    "${path%/*}"
 	fi
 done
+# a host's own /etc/mail.rc (bsd-mailx installed) is read by GNU mailutils
+# too: its "set dot" would end messages at a lone "."; the tests bring
+# their own rc files
+[ ! -e /etc/mail.rc ] || mount --bind /dev/null /etc/mail.rc
 [ "$mode" != closed ] || exec >&- 2>&-
 exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- "$@"
 '''
