@@ -573,6 +573,22 @@ def compat_row(caller, package, command, passed, version=None):
                f'docs/COMPAT.md: the row for {caller}')
 
 
+class CompatRow:
+    """One caller's row of docs/COMPAT.md, checked by end(): passed when
+    no test failed between its creation and end(), and a command line was
+    recorded (set .command to what mailshim received)."""
+
+    def __init__(self, name, package, version=None):
+        self.name, self.package, self.version = name, package, version
+        self.failed_before = _failed
+        self.command = None
+
+    def end(self):
+        passed = _failed == self.failed_before and self.command is not None
+        return compat_row(self.name, self.package, self.command or '-',
+                          passed, version=self.version)
+
+
 def run_as(env, name, args):
     """Run the binary under another name (a symlink, as the mailq and
     newaliases links are) with the last config; returns (exit status,

@@ -482,22 +482,6 @@ def own_fds(mode, stdin):
                        'closed': ('closed', 'closed')}[mode]
 
 
-class Row:
-    """One row of docs/COMPAT.md: passed if no test failed between its
-    start and end()."""
-
-    def __init__(self, name, package, version):
-        self.name, self.package, self.version = name, package, version
-        self.failed_before = harness._failed
-        self.command = None
-
-    def end(self):
-        passed = harness._failed == self.failed_before and \
-            self.command is not None
-        harness.compat_row(self.name, self.package, self.command or '-',
-                           passed, version=self.version)
-
-
 CLAIMED = set()                    # the seq of every message looked for
 
 
@@ -707,7 +691,7 @@ def test():
         try:
             # while the crons wait for the minute: anacron, mail_on_failure
             anacron_pkg, anacron_v = packages['anacron']
-            row = Row('anacron', 'anacron', anacron_v)
+            row = harness.CompatRow('anacron', 'anacron', anacron_v)
             for mode in MODES:
                 p = Program(env, 'anacron', mode, root, shared)
                 tab = p.write('anacrontab', ANACRONTAB.format(
@@ -722,8 +706,8 @@ def test():
             row.end()
 
             sdc_pkg, sdc_v = packages['systemd-cron']
-            row = Row('systemd-cron (mail_on_failure)', 'systemd-cron',
-                      sdc_v)
+            row = harness.CompatRow('systemd-cron (mail_on_failure)',
+                                    'systemd-cron', sdc_v)
             for mode in MODES:
                 p = Program(env, 'systemd-cron', mode, pw, shared)
                 os.makedirs(os.path.join(p.dir, 'bin'))
@@ -749,7 +733,7 @@ def test():
         for kind, package, version, name in (
                 ('cron', 'cron', cron_v, 'Debian cron'),
                 ('cronie', 'cronie', cronie_v, 'cronie')):
-            row = Row(name, package, version)
+            row = harness.CompatRow(name, package, version)
             for c in crons:
                 if c.kind == kind:
                     c.check(env)

@@ -362,22 +362,6 @@ def refused_run(ws, tag, argv, stdin, want_rc, want_err, rcpt_args):
     is_(ws.env.relay.messages, [], f'{tag}: nothing delivered')
 
 
-class Caller:
-    """One row of docs/COMPAT.md: its cases count as passed if no test
-    failed between start and end."""
-
-    def __init__(self, name, package, version=None):
-        self.name, self.package, self.version = name, package, version
-        self.failed_before = harness._failed
-        self.command = None
-
-    def end(self):
-        passed = harness._failed == self.failed_before and \
-            self.command is not None
-        harness.compat_row(self.name, self.package, self.command or '-',
-                           passed, version=self.version)
-
-
 def fetched(package):
     """The directory callers-fetch unpacked package into, and its version
     (None, None if it failed)."""
@@ -474,7 +458,7 @@ def git_am(ws, repo, msgs, tag):
 
 
 def test_git(env, ws):
-    caller = Caller('git send-email', 'git-email')
+    caller = harness.CompatRow('git send-email', 'git-email')
     if not installed('git-email', '/usr/lib/git-core/git-send-email'):
         return caller.end()
     repo, patches = make_repo(ws)
@@ -586,7 +570,7 @@ BODY = ('Grüße aus Köln,\n/dev/sda1  91% full\n.\n.hidden\n..two dots\n'
 
 def test_bsd_mailx(env, ws):
     root, version = fetched('bsd-mailx')
-    caller = Caller('bsd-mailx mail', 'bsd-mailx', version)
+    caller = harness.CompatRow('bsd-mailx mail', 'bsd-mailx', version)
     if root is None:
         return caller.end()
     mailx = os.path.join(root, 'usr', 'bin', 'bsd-mailx')
@@ -633,7 +617,7 @@ def test_bsd_mailx(env, ws):
 
 def test_mailutils(env, ws):
     root, version = fetched('mailutils')
-    caller = Caller('GNU mailutils mail', 'mailutils', version)
+    caller = harness.CompatRow('GNU mailutils mail', 'mailutils', version)
     if root is None:
         return caller.end()
     mail = os.path.join(root, 'usr', 'bin', 'mail.mailutils')
@@ -669,7 +653,7 @@ S_NAIL_QP = ('Gr=C3=BC=C3=9Fe aus K=C3=B6ln,\n/dev/sda1  91% full\n=2E\n'
 
 
 def test_s_nail(env, ws):
-    caller = Caller('s-nail', 's-nail')
+    caller = harness.CompatRow('s-nail', 's-nail')
     if not installed('s-nail', '/usr/bin/s-nail'):
         return caller.end()
     sender = 'jane@example.org'
@@ -716,7 +700,7 @@ set send_charset="utf-8"
 
 
 def test_neomutt(env, ws):
-    caller = Caller('NeoMutt', 'neomutt')
+    caller = harness.CompatRow('NeoMutt', 'neomutt')
     if not installed('neomutt', '/usr/bin/neomutt'):
         return caller.end()
     # $sendmail with the flags of NeoMutt's default, and the default itself
