@@ -160,6 +160,7 @@ send_notice(struct runner *r, const struct account *acct, struct qentry *e,
 
 	if (e->notice)
 		return;
+	n.fd = -1; /* not open: qentry_release must not close fd 0 */
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	st = envelope_add_list(&env, *e->sender ? e->sender : "postmaster",
 	    strlen(*e->sender ? e->sender : "postmaster"), "notice", &ctx,

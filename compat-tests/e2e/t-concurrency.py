@@ -10,6 +10,7 @@ ended.  Nothing here measures time otherwise.
 """
 
 import os
+import re
 import socket
 import sys
 
@@ -169,6 +170,46 @@ def test_unreachable(env):
     each_once(env.relay.messages, tags, f'{label}, then up')
 
 
+# ---- failure notices -------------------------------------------------------
+
+def test_notices(env):
+    """A refusal makes the run write a failure notice while the other lanes
+    are sending: every lane's message must still go whole, and every notice
+    be queued.  (A notice once closed fd 0, whatever file it then was.)"""
+    label = 'a refusal on every message, queue_concurrency = 4'
+    env.config_for('slow', delivery='queue', queue_concurrency=4)
+    tags = [f'notice-{i:02d}' for i in range(MESSAGES)]
+    bad = []
+    for tag in tags:
+        r = env.run(['-i', '-f', 'app@shop.example', 'rcpt@example.com',
+                     'reject550@example.com'], input=body(tag))
+        if r.rc != 0 or r.err:
+            bad.append(r)
+    ok(not bad, f'{label}: {MESSAGES} messages queued')
+    env.relay.reset()
+    r = env.run(['-q'], timeout=60)
+    env.relay.wait_idle(15)
+    is_((r.rc, r.err), (0, ''), f'{label}: -q exits 0, silently')
+    msgs = env.relay.messages
+    each_once(msgs, tags, label)
+    is_(sorted({tuple(m.rcpt_tos) for m in msgs}), [('rcpt@example.com',)],
+        f'{label}: each to the recipient the relay took')
+    broken = [m.email['Subject'] for m in msgs
+              if not m.data.endswith(b'\r\n\r\n%s\r\n'
+                                     % m.email['Subject'].encode())]
+    is_(broken, [], f'{label}: each message whole, its body last')
+    is_(len(attempts(env)), MESSAGES, f'{label}: {MESSAGES} notices queued')
+    env.relay.reset()
+    r = env.run(['-qf'], timeout=60)
+    env.relay.wait_idle(15)
+    is_((r.rc, r.err), (0, ''), f'{label}: the notices\' run exits 0')
+    about = sorted(
+        (re.findall(rb'(?m)^Subject: (notice-\d+)\r$', m.data) or [b'?'])[0]
+        .decode() for m in env.relay.messages
+        if m.email['Subject'] == 'Undelivered Mail Returned to Sender')
+    is_(about, tags, f'{label}: one notice for each message, to its sender')
+
+
 # ---- two accounts ----------------------------------------------------------
 
 def two_accounts(env, concurrency):
@@ -230,6 +271,7 @@ def test():
         test_three(env)
         test_one(env)
         test_unreachable(env)
+        test_notices(env)
         test_two_accounts(env)
         is_(env.relay.errors, [], 'the relay saw no unexpected errors')
 
