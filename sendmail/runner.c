@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,8 +471,8 @@ record(struct runner *r, const struct account *acct, struct qentry *e,
 /* ---- delivering --------------------------------------------------------- */
 
 /*
- * A run delivers over at most queue_concurrency connections at once, all
- * driven by one submit_multi.  Each is a lane: one session for one
+ * A run delivers over at most queue_concurrency connections at once, each
+ * driven by a thread of its own (see worker_run).  Each is a lane: one session for one
  * account, that takes the account's messages one after the other over its
  * connection.  A free lane goes to the account with messages left that
  * has the fewest lanes, so that accounts share the connections and one
@@ -659,55 +660,106 @@ fill(struct runner *r, struct group *gs, size_t ng, struct lane *lanes,
 	}
 }
 
-static struct lane *
-lane_of(struct lane *lanes, size_t nlanes, struct submit_session *s)
+/*
+ * One lane's thread.  Each lane has a thread and a multi handle of its
+ * own because libcurl waits for the reply to the end of a message's data
+ * without returning (smtp_done blocks, in every version): with all lanes
+ * on one multi handle, that wait held up every other connection, one
+ * round trip per message.  The threads share the run (the groups, the
+ * counters, the queue, the log) under run_lock, which a thread lets go
+ * only while libcurl talks to its relay; libcurl's callbacks touch only
+ * the lane's own session and message.
+ */
+struct worker {
+	struct runner *r;
+	struct group *gs;
+	size_t ng;
+	pthread_t thread;
+};
+
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+worker_run(void *arg)
 {
-	for (size_t i = 0; i < nlanes; i++)
-		if (lanes[i].s == s)
-			return &lanes[i];
+	struct worker *w = arg;
+	struct runner *r = w->r;
+	struct lane lane;
+	struct submit_multi *mm;
+	char *err = NULL;
+
+	memset(&lane, 0, sizeof(lane));
+	pthread_mutex_lock(&run_lock);
+	mm = submit_multi_new(&err);
+	if (!mm) {
+		fprintf(stderr, "mailshim: %s\n", err);
+		free(err);
+		pthread_mutex_unlock(&run_lock);
+		return NULL;
+	}
+	for (;;) {
+		struct submit_session *s;
+
+		fill(r, w->gs, w->ng, &lane, 1, mm);
+		if (!lane.s)
+			break; /* nothing left to take */
+		pthread_mutex_unlock(&run_lock);
+		s = submit_multi_next(mm);
+		pthread_mutex_lock(&run_lock);
+		if (!s)
+			break; /* cannot happen: the lane was sending */
+		if (submit_finish(s, &lane.res)) {
+			submit_multi_add(mm, s); /* the same message again */
+			continue;
+		}
+		lane_record(r, &lane);
+		if (lane.g->stopped || !take(r, lane.g, &lane.e))
+			lane_close(&lane);
+		else
+			lane_start(r, &lane, mm);
+	}
+	pthread_mutex_unlock(&run_lock);
+	submit_multi_free(mm); /* QUIT on its connections, unlocked */
 	return NULL;
 }
 
 /* Every due message of every account, over up to queue_concurrency
- * connections at once. */
+ * connections at once: a thread for each, or this one alone. */
 static void
 deliver_all(struct runner *r, struct group *gs, size_t ng)
 {
 	size_t nlanes = r->cfg->queue_concurrency > 0
 	    ? (size_t)r->cfg->queue_concurrency
 	    : 1;
-	struct lane *lanes;
-	struct submit_multi *mm;
-	struct submit_session *s;
+	size_t total = 0, started = 0;
+	struct worker *ws;
 	char *err = NULL;
 
-	mm = submit_multi_new(&err);
-	if (!mm) {
+	for (size_t i = 0; i < ng; i++)
+		total += gs[i].n;
+	if (nlanes > total)
+		nlanes = total;
+	/* libcurl's global set-up, once, before there are threads */
+	if (submit_global_init(&err)) {
 		fprintf(stderr, "mailshim: %s\n", err);
 		free(err);
 		return;
 	}
-	lanes = xcalloc(nlanes, sizeof(*lanes));
-	for (;;) {
-		struct lane *l;
-
-		fill(r, gs, ng, lanes, nlanes, mm);
-		s = submit_multi_next(mm);
-		if (!s)
-			break; /* no lane is sending: nothing left to take */
-		l = lane_of(lanes, nlanes, s);
-		if (submit_finish(s, &l->res)) {
-			submit_multi_add(mm, s); /* the same message again */
-			continue;
-		}
-		lane_record(r, l);
-		if (l->g->stopped || !take(r, l->g, &l->e))
-			lane_close(l);
-		else
-			lane_start(r, l, mm);
+	ws = xcalloc(nlanes, sizeof(*ws));
+	for (size_t i = 0; i < nlanes; i++) {
+		ws[i].r = r;
+		ws[i].gs = gs;
+		ws[i].ng = ng;
 	}
-	free(lanes);
-	submit_multi_free(mm);
+	/* a thread that cannot be had is a lane less; with none, this
+	 * thread is the one lane */
+	for (size_t i = 1; i < nlanes; i++, started++)
+		if (pthread_create(&ws[i].thread, NULL, worker_run, &ws[i]))
+			break;
+	worker_run(&ws[0]);
+	for (size_t i = 1; i <= started; i++)
+		pthread_join(ws[i].thread, NULL);
+	free(ws);
 }
 
 int

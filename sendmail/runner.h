@@ -3,7 +3,7 @@
  *
  * A run peeks at every queued message, groups the due ones by account, and
  * delivers them over at most queue_concurrency connections at once (one
- * process, libcurl's multi interface), each for one account and reused for
+ * process, a thread for each connection), each for one account and reused for
  * its messages one after another, holding each message's lock while it is
  * delivered.  When the relay of an account cannot be reached, the run
  * leaves its other messages for the next run.  Recipients the relay takes are

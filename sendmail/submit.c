@@ -554,8 +554,8 @@ setup(struct submit_session *s, const char *helo, const char *password)
 	return fail;
 }
 
-static int
-global_init(char **err)
+int
+submit_global_init(char **err)
 {
 	static int initialised;
 
@@ -579,7 +579,7 @@ submit_open(
 	/* password_command runs here, when a connection is wanted */
 	if (acct->auth != AUTH_NONE && account_password(acct, &password, err))
 		return NULL;
-	if (global_init(err))
+	if (submit_global_init(err))
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->acct = acct;
@@ -1175,7 +1175,7 @@ submit_multi_new(char **err)
 {
 	struct submit_multi *mm;
 
-	if (global_init(err))
+	if (submit_global_init(err))
 		return NULL;
 	mm = xcalloc(1, sizeof(*mm));
 	mm->multi = curl_multi_init();

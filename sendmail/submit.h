@@ -177,6 +177,12 @@ void submit_close(struct submit_session *s);
  * is under way.  submit_multi_free() leaves the sessions open.
  */
 struct submit_multi;
+
+/* libcurl's global set-up (curl_global_init), once per process; the other
+ * functions do it when needed, but a program with threads must call it
+ * before it starts them.  -1 with *err set when it fails. */
+int submit_global_init(char **err);
+
 struct submit_multi *submit_multi_new(char **err);
 void submit_multi_add(struct submit_multi *mm, struct submit_session *s);
 struct submit_session *submit_multi_next(struct submit_multi *mm);

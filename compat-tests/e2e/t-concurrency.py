@@ -153,12 +153,19 @@ def test_unreachable(env):
         enqueue(env, label, tags)
         r = env.run(['-v', '-q'], timeout=60)
     is_(r.rc, 0, f'{label}: -q exits 0')
+    # Each lane is a thread: the first refusal stops the account, and the
+    # lanes that took a message before it was seen try theirs.  How many
+    # did depends on the scheduler, but never more than one per lane, and
+    # every line must agree on the number.
+    m = re.search(r'(?m)^mailshim: queue run: 0 delivered, (\d+) deferred, '
+                  r'0 failed, 0 busy$', r.err)
+    tried = int(m.group(1)) if m else 0
+    ok(1 <= tried <= 3, f'{label}: one to three tried (one per lane at '
+       f'most), each deferred: {tried}')
     like(r.err, r'(?m)^mailshim: relay of account \[test\] unreachable: '
-         rf'{MESSAGES - 3} more message\(s\) wait$',
+         rf'{MESSAGES - tried} more message\(s\) wait$',
          f'{label}: -v says the others wait')
-    like(r.err, r'(?m)^mailshim: queue run: 0 delivered, 3 deferred, '
-         r'0 failed, 0 busy$', f'{label}: three tried, three deferred')
-    is_(sorted(attempts(env)), [0] * (MESSAGES - 3) + [1] * 3,
+    is_(sorted(attempts(env)), [0] * (MESSAGES - tried) + [1] * tried,
         f'{label}: the others untried')
     # the relay back: the next run delivers them all (the deferred ones
     # are not due yet: -qf)
