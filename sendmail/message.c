@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -34,7 +35,13 @@ struct reader {
 	size_t field_name_len;
 	char *err;
 	int status;
+	char *out; /* body bytes not yet written to the spool */
+	size_t out_len;
 };
+
+/* What the reader keeps before writing to the spool: a write(2) per
+ * 64 KiB, and no stdio call per line. */
+#define OUT_CAP (64 * 1024)
 
 static int
 fail(struct reader *r, int status, char *msg)
@@ -69,19 +76,35 @@ too_large(struct reader *r, size_t n)
 	return 1;
 }
 
+/* Write what the reader holds, and n more bytes at p, to the spool. */
 static void
-body_put(struct reader *r, const char *p, size_t n)
+spool_write(struct reader *r, const char *p, size_t n)
 {
-	if (r->status || !n || too_large(r, n))
+	if (r->status)
 		return;
-	if (fwrite(p, 1, n, r->m->body) != n) {
+	if ((r->out_len &&
+	        fwrite(r->out, 1, r->out_len, r->m->body) != r->out_len) ||
+	    (n && fwrite(p, 1, n, r->m->body) != n)) {
 		int e = errno;
 		/* a full disk, a quota, a file size limit: try again later */
 		fail(r,
 		    e == ENOSPC || e == EDQUOT || e == EFBIG ? EX_TEMPFAIL
 		                                             : EX_IOERR,
 		    xasprintf("cannot write spool file: %s", strerror(e)));
+	}
+	r->out_len = 0;
+}
+
+static void
+body_put(struct reader *r, const char *p, size_t n)
+{
+	if (r->status || !n || too_large(r, n))
 		return;
+	if (r->out_len + n <= OUT_CAP) {
+		memcpy(r->out + r->out_len, p, n);
+		r->out_len += n;
+	} else {
+		spool_write(r, p, n);
 	}
 	r->m->body_len += (off_t)n;
 }
@@ -287,11 +310,33 @@ eol(struct reader *r, int lone_cr)
 		body_eol(r);
 }
 
-/* Feed n bytes of input through the line-ending state machine. */
+/* Has any of the n bytes at p the high bit set?  Eight at a time. */
+static int
+any_8bit(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		if (w & 0x8080808080808080ULL)
+			return 1;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)p[i] & 0x80)
+			return 1;
+	return 0;
+}
+
+/* Feed n bytes of input through the line-ending state machine.  Runs of
+ * ordinary bytes are found with memchr(3); the next CR of the buffer is
+ * looked for once, not once a line, as most input has none. */
 static void
 feed(struct reader *r, const char *p, size_t n)
 {
 	const char *end = p + n;
+	const char *next_cr = NULL; /* the next CR at or after p, or end */
 
 	while (p < end && !r->done && !r->status) {
 		if (r->pending_cr) {
@@ -314,15 +359,17 @@ feed(struct reader *r, const char *p, size_t n)
 			p++;
 			continue;
 		}
-		/* a run of ordinary bytes */
-		const char *q = p;
-		while (q < end && *q != '\r' && *q != '\n')
-			q++;
-		for (const char *t = p; t < q; t++)
-			if ((unsigned char)*t >= 0x80) {
-				r->m->eight_bit = 1;
-				break;
-			}
+		/* a run of ordinary bytes, up to the next CR or LF */
+		if (!next_cr || next_cr < p) {
+			next_cr = memchr(p, '\r', (size_t)(end - p));
+			if (!next_cr)
+				next_cr = end;
+		}
+		const char *q = memchr(p, '\n', (size_t)(next_cr - p));
+		if (!q)
+			q = next_cr;
+		if (!r->m->eight_bit && any_8bit(p, (size_t)(q - p)))
+			r->m->eight_bit = 1;
 		if (r->in_headers) {
 			/* header fields are strings: a NUL would cut one and
 			 * glue the next to it */
@@ -404,6 +451,7 @@ spool_open(const char *tmpdir, char **err, int *status)
 		close(fd);
 		*status = EX_OSERR;
 		*err = xasprintf("cannot open spool file: %s", strerror(errno));
+		return NULL;
 	}
 	return f;
 }
@@ -420,6 +468,7 @@ message_read(
 	if (!m->body)
 		return status;
 	r.m = m;
+	r.out = xmalloc(OUT_CAP);
 	r.ignore_dots = ignore_dots;
 	r.in_headers = 1;
 	r.first_line = 1;
@@ -447,6 +496,8 @@ message_read(
 	if (!r.status)
 		field_close(&r); /* the input ended in the header section */
 	buf_release(&r.field);
+	spool_write(&r, NULL, 0);
+	free(r.out);
 	if (!r.status && (fflush(m->body) || fseeko(m->body, 0, SEEK_SET)))
 		fail(&r,
 		    errno == ENOSPC || errno == EDQUOT || errno == EFBIG

@@ -502,6 +502,51 @@ test_one_byte_reads(void)
 	message_release(&m);
 }
 
+/*
+ * A body of many lines, larger than a read, with the line ends mixed far
+ * apart (a lone CR after thousands of LF lines, then CRLF lines), and one
+ * 8-bit byte at a given column of a given line (none when line < 0).  The
+ * reader looks for the next CR once per buffer and for 8-bit bytes eight
+ * at a time: each must still see every one.
+ */
+static void
+test_big_mixed(int line, size_t col)
+{
+	struct buf in = BUF_INIT, want = BUF_INIT;
+	struct message m = { 0 };
+	char *err = NULL, *got, name[80];
+
+	buf_addstr(&in, "Subject: big\n\n");
+	buf_addstr(&want, "Subject: big\r\n\r\n");
+	for (int i = 0; i < 4000; i++) {
+		char text[64];
+		int len = snprintf(text, sizeof(text), "line %d of the body %s",
+		    i, i % 3 ? "xyz" : "abcdefgh");
+
+		if (i == line && col < (size_t)len)
+			text[col] = (char)0xe9;
+		buf_add(&in, text, (size_t)len);
+		buf_add(&want, text, (size_t)len);
+		buf_addstr(&in,
+		    i == 1500                ? "\r"
+		        : i >= 2000 && i < 2100 ? "\r\n"
+		                                : "\n");
+		buf_addstr(&want, "\r\n");
+	}
+	snprintf(name, sizeof(name), "big mixed body, 8-bit at line %d col %zu",
+	    line, col);
+	if (!is_int(load(&m, in.s, in.len, 1, &err), 0, name))
+		printf("# error: %s\n", err);
+	got = out_by(&m, 64);
+	ok(got && !strcmp(got, want.s), name);
+	is_int(m.eight_bit, line >= 0, "... and eight_bit says so");
+	free(got);
+	free(err);
+	message_release(&m);
+	buf_release(&in);
+	buf_release(&want);
+}
+
 int
 main(void)
 {
@@ -527,5 +572,9 @@ main(void)
 	test_long_lines();
 	test_raw();
 	test_one_byte_reads();
+	test_big_mixed(-1, 0);
+	test_big_mixed(3999, 0);  /* the last line, its first byte */
+	test_big_mixed(2050, 13); /* in the CRLF lines, past a word */
+	test_big_mixed(0, 26);    /* the first line, its last byte */
 	return done_testing();
 }
