@@ -528,7 +528,7 @@ test_big_mixed(int line, size_t col)
 		buf_add(&in, text, (size_t)len);
 		buf_add(&want, text, (size_t)len);
 		buf_addstr(&in,
-		    i == 1500                ? "\r"
+		    i == 1500                   ? "\r"
 		        : i >= 2000 && i < 2100 ? "\r\n"
 		                                : "\n");
 		buf_addstr(&want, "\r\n");
