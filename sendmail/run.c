@@ -562,27 +562,33 @@ runner_init(struct run *r, struct runner *q)
 static void
 deliver_in_background(struct run *r, const char *id)
 {
-	pid_t pid = fork();
+	pid_t pid;
+	int fd;
 
+	pid = fork();
 	if (pid < 0)
 		return; /* queued all the same: the next -q delivers it */
 	if (pid > 0) {
 		waitpid(pid, NULL, 0);
 		return;
 	}
+	/* The caller's pipes go first, before the second fork: a caller
+	 * that reads our stdout and stderr to their end (PHP's proc_open,
+	 * Symfony's Process) must see that end when we exit, not when the
+	 * runner gets the CPU to let go of them. */
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
 	setsid();
 	if (fork() == 0) {
 		struct runner q;
 		char *err = NULL;
-		int fd = open("/dev/null", O_RDWR);
 
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
 		runner_init(r, &q);
 		q.verbose = 0;
 		q.id = id;
