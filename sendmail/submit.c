@@ -21,12 +21,12 @@
 
 #include <sysexits.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "curl_api.h"
 #include "secret.h"
 #include "submit.h"
 
@@ -559,6 +559,8 @@ submit_global_init(char **err)
 {
 	static int initialised;
 
+	if (curl_api_load(err))
+		return -1;
 	if (!initialised) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 			*err = xstrdup("cannot initialise libcurl");
@@ -1360,10 +1362,24 @@ submit_result_release(struct submit_result *res)
 	res->nrcpt = 0;
 }
 
+/* For --version and the like: libcurl is loaded, or why it cannot be
+ * is the text to show. */
+static const char *
+loaded_or_why(void)
+{
+	static char *why;
+
+	if (curl_api_load(why ? NULL : &why))
+		return why;
+	return NULL;
+}
+
 const char *
 submit_library_version(void)
 {
-	return curl_version();
+	const char *why = loaded_or_why();
+
+	return why ? why : curl_version();
 }
 
 int
@@ -1389,6 +1405,8 @@ submit_crlf_check(void)
 {
 	static char text[120];
 
+	if (loaded_or_why())
+		return loaded_or_why();
 	snprintf(text, sizeof(text),
 	    "refused by mailshim (libcurl %s would send them as given)",
 	    curl_version_info(CURLVERSION_NOW)->version);
@@ -1399,7 +1417,11 @@ const char *
 submit_params_support(void)
 {
 	static char text[80];
-	const char *v = curl_version_info(CURLVERSION_NOW)->version;
+	const char *v;
+
+	if (loaded_or_why())
+		return loaded_or_why();
+	v = curl_version_info(CURLVERSION_NOW)->version;
 
 	if (params_supported())
 		snprintf(text, sizeof(text), "yes (libcurl %s)", v);

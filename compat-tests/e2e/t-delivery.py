@@ -460,10 +460,13 @@ def test_verify(env):
 
 def linked(binary, name):
     """The path of the shared library name (e.g. 'libcurl') the binary
-    runs with, as the dynamic linker resolves it (ldd)."""
-    out = subprocess.run(['ldd', binary], capture_output=True,
-                         text=True).stdout
-    m = re.search(rf'^\s*{name}\S*\s+=>\s+(\S+)', out, re.M)
+    runs --version with, as the dynamic linker reports loading it
+    (LD_DEBUG=files): linked (libcrypto) or loaded with dlopen when first
+    needed (libcurl, sendmail/curl_api.h)."""
+    env = dict(os.environ, LD_DEBUG='files')
+    err = subprocess.run([binary, '--version'], capture_output=True,
+                         text=True, env=env).stderr
+    m = re.search(rf'\bfile=(\S*/{name}\.so[^\s\[]*)', err)
     return m.group(1) if m else None
 
 
