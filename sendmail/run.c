@@ -556,11 +556,15 @@ runner_init(struct run *r, struct runner *q)
 }
 
 /*
- * delivery = background: the message is queued; a grandchild, detached
- * from the caller, delivers it while we return at once.
+ * delivery = background: the message is queued; a runner, detached from
+ * the caller, delivers it while we return at once.  When we are about to
+ * exit (exiting), one fork: the runner outlives us and init takes it, and
+ * we do not wait for anything.  A -bs session goes on after each message:
+ * there a child forks the runner and exits at once, so that no runner
+ * stays our zombie when it ends.
  */
 static void
-deliver_in_background(struct run *r, const char *id)
+deliver_in_background(struct run *r, const char *id, int exiting)
 {
 	pid_t pid;
 	int fd;
@@ -569,13 +573,13 @@ deliver_in_background(struct run *r, const char *id)
 	if (pid < 0)
 		return; /* queued all the same: the next -q delivers it */
 	if (pid > 0) {
-		waitpid(pid, NULL, 0);
+		if (!exiting)
+			waitpid(pid, NULL, 0);
 		return;
 	}
-	/* The caller's pipes go first, before the second fork: a caller
-	 * that reads our stdout and stderr to their end (PHP's proc_open,
-	 * Symfony's Process) must see that end when we exit, not when the
-	 * runner gets the CPU to let go of them. */
+	/* The caller's pipes go first: a caller that reads our stdout and
+	 * stderr to their end (PHP's proc_open, Symfony's Process) must see
+	 * that end when we exit, not when the runner lets go of them. */
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, 0);
@@ -585,7 +589,7 @@ deliver_in_background(struct run *r, const char *id)
 			close(fd);
 	}
 	setsid();
-	if (fork() == 0) {
+	if (exiting || fork() == 0) {
 		struct runner q;
 		char *err = NULL;
 
@@ -593,7 +597,6 @@ deliver_in_background(struct run *r, const char *id)
 		q.verbose = 0;
 		q.id = id;
 		runner_run(&q, &err);
-		_exit(0);
 	}
 	_exit(0);
 }
@@ -623,7 +626,7 @@ run_deliver(struct run *r)
 		char *id = NULL;
 		st = queue_now(r, &id, NULL);
 		if (!st)
-			deliver_in_background(r, id);
+			deliver_in_background(r, id, 1);
 		free(id);
 		return st;
 	}
@@ -804,7 +807,7 @@ bs_data(void *arg, const struct smtp_txn *t, int fd, char *reply, size_t n)
 		} else {
 			snprintf(reply, n, "250 2.0.0 Ok: queued as %s", id);
 			if (delivery_mode(r) == DELIVERY_BACKGROUND)
-				deliver_in_background(r, id);
+				deliver_in_background(r, id, 0);
 		}
 		free(id);
 		free(why);
