@@ -876,5 +876,10 @@ runner_list(const char *queue_dir, FILE *out, char **err)
 	else
 		fprintf(out, "-- %llu Kbytes in %zu Request%s.\n",
 		    (bytes + 1023) / 1024, shown, shown == 1 ? "" : "s");
-	return fflush(out) ? EX_IOERR : 0;
+	if (fflush(out) || ferror(out)) {
+		*err = xasprintf("cannot write the listing: %s",
+		    strerror(errno ? errno : EIO));
+		return EX_IOERR;
+	}
+	return 0;
 }

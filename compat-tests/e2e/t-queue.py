@@ -958,6 +958,14 @@ def test_listing(env, sw):
     code, out, err = run_as(env, 'mailq', [])
     is_((code, out, err), (0, 'Mail queue is empty\n', ''),
         'mailq, nothing queued: Mail queue is empty')
+    argv = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + [
+        os.environ['MAILSHIM_BIN'], '-C', str(env.last_config), '-bp']
+    with open('/dev/full', 'wb') as full:
+        p = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE,
+                           env=env.child_env(), cwd=env.dir)
+    is_((p.returncode, p.stderr.decode()),
+        (74, 'mailshim: cannot write the listing: No space left on '
+         'device\n'), '-bp to a full device: exit 74 (EX_IOERR), and why')
     q.down_cfg()
     r = run(env, ['-f', 'pat@example.org', 'r1@example.org',
                   'r2@example.org'], make_msg('list-1'))
