@@ -466,7 +466,7 @@ def linked(binary, name):
     env = dict(os.environ, LD_DEBUG='files')
     err = subprocess.run([binary, '--version'], capture_output=True,
                          text=True, env=env).stderr
-    m = re.search(rf'\bfile=(\S*/{name}\.so[^\s\[]*)', err)
+    m = re.search(rf'calling init: (\S*/{name}\.so\S*)', err)
     return m.group(1) if m else None
 
 
