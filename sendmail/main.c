@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +58,6 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* a file size limit makes writes fail (EFBIG: queue later), not kill */
 	signal(SIGXFSZ, SIG_IGN);
-	/* the character type only: IDN host names need it; nothing else may
-	 * change with the locale */
-	setlocale(LC_CTYPE, "");
 
 	st = options_parse(argc, argv, &r.opt, &err);
 	if (st) {

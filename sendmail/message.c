@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +433,12 @@ spool_open(const char *tmpdir, char **err, int *status)
 
 	if (!dir || !*dir)
 		dir = "/tmp";
+	/* anonymous from the start where the file system can (Linux 3.11
+	 * on): no name to make and unlink.  Anything else takes the named
+	 * way, which also says what went wrong. */
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		goto opened;
 	path = xasprintf("%s/mailshim.XXXXXX", dir);
 	fd = mkstemp(path);
 	if (fd < 0) {
@@ -446,6 +453,7 @@ spool_open(const char *tmpdir, char **err, int *status)
 	/* anonymous: nothing is left behind, whatever happens to us */
 	unlink(path);
 	free(path);
+opened:
 	f = fdopen(fd, "w+");
 	if (!f) {
 		close(fd);

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <locale.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,6 +563,10 @@ submit_global_init(char **err)
 	if (curl_api_load(err))
 		return -1;
 	if (!initialised) {
+		/* the character type only, and only when a connection is
+		 * wanted: libcurl's IDN host names need it; nothing else may
+		 * change with the locale */
+		setlocale(LC_CTYPE, "");
 		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 			*err = xstrdup("cannot initialise libcurl");
 			return -1;
