@@ -1,5 +1,5 @@
 /*
- * curl_api.c - load libcurl at run time (see curl_api.h).
+ * curl_api.c - load libcrypto and libcurl at run time (see curl_api.h).
  */
 #include "config.h"
 
@@ -15,38 +15,50 @@ struct curl_api curl_api;
 static int state;     /* 0: not tried; 1: loaded; -1: failed */
 static char *failure; /* why it failed */
 
-const char *
-curl_api_path(void)
+/* dlopen path and find each of the functions named in its table entry;
+ * NULL, or why not. */
+static char *
+open_lib(const char *path, void **lib)
 {
-	return LIBCURL_PATH;
+	const char *why;
+
+	/* RTLD_NOW: a missing function is said here, not later */
+	*lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (*lib)
+		return NULL;
+	why = dlerror(); /* names the file */
+	return xasprintf("cannot load a library: %s", why ? why : path);
 }
 
 int
 curl_api_load(char **err)
 {
-	void *lib;
+	void *crypto, *curl;
 	const char *missing = NULL;
 
 	if (state == 0) {
-		/* RTLD_NOW: a missing function is said here, not later */
-		lib = dlopen(LIBCURL_PATH, RTLD_NOW | RTLD_LOCAL);
-		if (!lib) {
-			const char *why = dlerror();
-			failure = xasprintf("cannot load libcurl: %s",
-			    why ? why : LIBCURL_PATH);
-		} else {
-#define CURL_API_FIND(name)                                                    \
+		/* libcrypto first: libcurl's libssl then finds it loaded */
+		failure = open_lib(LIBCRYPTO_PATH, &crypto);
+		if (!failure)
+			failure = open_lib(LIBCURL_PATH, &curl);
+		if (!failure) {
+#define CURL_API_FIND(lib, name)                                               \
 	if (!missing) {                                                        \
 		*(void **)&curl_api.name = dlsym(lib, #name);                  \
 		if (!curl_api.name)                                            \
 			missing = #name;                                       \
 	}
-			CURL_API_FUNCTIONS(CURL_API_FIND)
+#define FIND_CURL(name) CURL_API_FIND(curl, name)
+#define FIND_CRYPTO(name) CURL_API_FIND(crypto, name)
+			CURL_API_FUNCTIONS(FIND_CURL)
+			CRYPTO_API_FUNCTIONS(FIND_CRYPTO)
+#undef FIND_CRYPTO
+#undef FIND_CURL
 #undef CURL_API_FIND
 			if (missing)
-				failure = xasprintf("cannot load libcurl: %s "
-				                    "has no %s",
-				    LIBCURL_PATH, missing);
+				failure = xasprintf(
+				    "cannot load libcurl or libcrypto: no %s",
+				    missing);
 		}
 		state = failure ? -1 : 1;
 	}

@@ -1406,6 +1406,23 @@ submit_exit_status(enum submit_status st)
 }
 
 const char *
+submit_crypto_version(void)
+{
+	static char text[200];
+	const char *why = loaded_or_why(), *v;
+
+	if (why)
+		return why;
+	v = OpenSSL_version(OPENSSL_VERSION);
+	if (OpenSSL_version_num() == OPENSSL_VERSION_NUMBER)
+		snprintf(text, sizeof(text), "%s", v);
+	else
+		snprintf(text, sizeof(text), "%s (built with %s)", v,
+		    OPENSSL_VERSION_TEXT);
+	return text;
+}
+
+const char *
 submit_crlf_check(void)
 {
 	static char text[120];

@@ -261,6 +261,11 @@ void submit_result_release(struct submit_result *res);
 /* "libcurl/8.x.y OpenSSL/3.0.z", for --version */
 const char *submit_library_version(void);
 
+/* OpenSSL_version() of the libcrypto loaded, with the version built
+ * against when they differ: "OpenSSL 3.0.22 ... (built with OpenSSL ...)";
+ * or why it cannot be loaded. */
+const char *submit_crypto_version(void);
+
 /*
  * Can the libcurl in use send ESMTP parameters?  For --version: "yes
  * (libcurl 8.21.0)" or "no (needs libcurl 8.16, this is 7.88.1)".

@@ -9,23 +9,15 @@
  */
 #include "config.h"
 
-#include <openssl/crypto.h>
-#include <openssl/opensslv.h>
-
 #include "submit.h"
 #include "version.h"
 
 void
 version_print(FILE *f)
 {
-	const char *ossl = OpenSSL_version(OPENSSL_VERSION);
-
 	fprintf(f, "mailshim %s\n", PACKAGE_VERSION);
 	fprintf(f, "%s\n", submit_library_version());
-	if (OpenSSL_version_num() == OPENSSL_VERSION_NUMBER)
-		fprintf(f, "%s\n", ossl);
-	else
-		fprintf(f, "%s (built with %s)\n", ossl, OPENSSL_VERSION_TEXT);
+	fprintf(f, "%s\n", submit_crypto_version());
 	fprintf(f, "iniparser %s (built with)\n", INIPARSER_VERSION);
 	fprintf(f, "ESMTP parameters: %s\n", submit_params_support());
 	fprintf(f, "CR/LF in addresses: %s\n", submit_crlf_check());
