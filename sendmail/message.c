@@ -42,7 +42,7 @@ struct reader {
 
 /* What the reader keeps before writing to the spool: a write(2) per
  * 64 KiB, and no stdio call per line. */
-#define OUT_CAP (64 * 1024)
+#define OUT_CAP ((size_t)64 * 1024)
 
 static int
 fail(struct reader *r, int status, char *msg)
