@@ -175,6 +175,11 @@ void submit_close(struct submit_session *s);
  * submit_finish() prepared.  submit_multi_next() runs the transfers until
  * one ends and returns its session, in the order they end; NULL when none
  * is under way.  submit_multi_free() leaves the sessions open.
+ *
+ * One caution: libcurl waits for the reply to a message's end of data
+ * without returning (smtp_done blocks), so sessions on one submit_multi
+ * wait for each other's last reply.  The queue runner gives each
+ * connection a thread and a submit_multi of its own.
  */
 struct submit_multi;
 
