@@ -15,8 +15,7 @@ struct curl_api curl_api;
 static int state;     /* 0: not tried; 1: loaded; -1: failed */
 static char *failure; /* why it failed */
 
-/* dlopen path and find each of the functions named in its table entry;
- * NULL, or why not. */
+/* dlopen path into *lib: NULL, or why it could not. */
 static char *
 open_lib(const char *path, void **lib)
 {
