@@ -472,9 +472,9 @@ record(struct runner *r, const struct account *acct, struct qentry *e,
 
 /*
  * A run delivers over at most queue_concurrency connections at once, each
- * driven by a thread of its own (see worker_run).  Each is a lane: one session for one
- * account, that takes the account's messages one after the other over its
- * connection.  A free lane goes to the account with messages left that
+ * driven by a thread of its own (see worker_run).  Each is a lane: one
+ * session for one account, that takes the account's messages one after the
+ * other over its connection.  A free lane goes to the account with messages left that
  * has the fewest lanes, so that accounts share the connections and one
  * account can use them all.  A lane takes (locks) a message only when it
  * starts it, so a runner running beside this one finds the rest free to
@@ -614,49 +614,46 @@ next_group(struct group *gs, size_t ng)
 	return best;
 }
 
-/* Open lanes while some are free and some account has messages left. */
+/* Give the free lane l a message, of the account that should have it
+ * (next_group), until it is sending or no account has messages left. */
 static void
-fill(struct runner *r, struct group *gs, size_t ng, struct lane *lanes,
-    size_t nlanes, struct submit_multi *mm)
+fill(struct runner *r, struct group *gs, size_t ng, struct lane *l,
+    struct submit_multi *mm)
 {
-	for (size_t i = 0; i < nlanes; i++) {
-		struct lane *l = &lanes[i];
-		struct group *g;
-		char *err = NULL;
+	struct group *g;
+	char *err = NULL;
 
-		while (!l->s && (g = next_group(gs, ng))) {
+	while (!l->s && (g = next_group(gs, ng))) {
+		if (!g->acct) {
+			g->now = time(NULL);
+			g->acct = config_account(
+			    r->cfg, g->items[0].account, &err);
 			if (!g->acct) {
-				g->now = time(NULL);
-				g->acct = config_account(
-				    r->cfg, g->items[0].account, &err);
-				if (!g->acct) {
-					fprintf(stderr,
-					    "mailshim: %zu queued message(s) "
-					    "for account [%s] wait: %s\n",
-					    g->n, g->items[0].account, err);
-					free(err);
-					err = NULL;
-					g->stopped = 1;
-					continue;
-				}
-			}
-			if (!take(r, g, &l->e))
-				continue;
-			l->s = submit_open(g->acct,
-			    g->acct->helo ? g->acct->helo : r->helo, r->verbose,
-			    &err);
-			if (!l->s) {
-				fprintf(stderr, "mailshim: %s\n", err);
+				fprintf(stderr,
+				    "mailshim: %zu queued message(s) for "
+				    "account [%s] wait: %s\n",
+				    g->n, g->items[0].account, err);
 				free(err);
 				err = NULL;
-				qentry_release(&l->e);
 				g->stopped = 1;
 				continue;
 			}
-			l->g = g;
-			g->lanes++;
-			lane_start(r, l, mm);
 		}
+		if (!take(r, g, &l->e))
+			continue;
+		l->s = submit_open(g->acct,
+		    g->acct->helo ? g->acct->helo : r->helo, r->verbose, &err);
+		if (!l->s) {
+			fprintf(stderr, "mailshim: %s\n", err);
+			free(err);
+			err = NULL;
+			qentry_release(&l->e);
+			g->stopped = 1;
+			continue;
+		}
+		l->g = g;
+		g->lanes++;
+		lane_start(r, l, mm);
 	}
 }
 
@@ -700,7 +697,7 @@ worker_run(void *arg)
 	for (;;) {
 		struct submit_session *s;
 
-		fill(r, w->gs, w->ng, &lane, 1, mm);
+		fill(r, w->gs, w->ng, &lane, mm);
 		if (!lane.s)
 			break; /* nothing left to take */
 		pthread_mutex_unlock(&run_lock);
