@@ -348,13 +348,10 @@ class Env:
                 env[key] = str(value)
         return env
 
-    def run(self, args, input: bytes = b'', config=None, env_extra=None,
-            timeout: float = 30) -> Result:
-        """Run MAILSHIM_BIN with args, -C config first: config is a path,
-        None for the last written config, False for no -C.  input is its
-        stdin (bytes).  env_extra adds to (value None: removes from) the
-        child's environment.  MAILSHIM_TEST_WRAPPER (e.g. "valgrind -q")
-        in the test's environment is put in front of the command."""
+    def command(self, args, config=None):
+        """The argv run() uses: MAILSHIM_TEST_WRAPPER's words, MAILSHIM_BIN,
+        -C config (as for run()), then args; for a test that must start
+        mailshim itself (other stdin or stdout, no waiting)."""
         binary = os.environ.get('MAILSHIM_BIN')
         if not binary or not os.access(binary, os.X_OK):
             raise RuntimeError(f'MAILSHIM_BIN={binary!r} is not an '
@@ -368,8 +365,17 @@ class Env:
         if config is not False:
             argv += ['-C', str(config)]
         argv += [str(a) for a in args]
-        command = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) \
+        return shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) \
             + argv
+
+    def run(self, args, input: bytes = b'', config=None, env_extra=None,
+            timeout: float = 30) -> Result:
+        """Run MAILSHIM_BIN with args, -C config first: config is a path,
+        None for the last written config, False for no -C.  input is its
+        stdin (bytes).  env_extra adds to (value None: removes from) the
+        child's environment.  MAILSHIM_TEST_WRAPPER (e.g. "valgrind -q")
+        in the test's environment is put in front of the command."""
+        command = self.command(args, config)
         if isinstance(input, str):
             input = input.encode()
         proc = subprocess.Popen(command, stdin=subprocess.PIPE,
@@ -385,6 +391,26 @@ class Env:
             rc, timed_out = None, True
         return Result(command, rc, out,
                       err.decode('utf-8', 'backslashreplace'), timed_out)
+
+
+def tls_pin_of(cert: str) -> str:
+    """The tls_pin of a certificate, computed the way the manual says."""
+    out = subprocess.run(
+        ['sh', '-c', 'openssl x509 -in "$1" -pubkey -noout | '
+         'openssl pkey -pubin -outform der | '
+         'openssl dgst -sha256 -binary | base64', 'sh', cert],
+        check=True, capture_output=True)
+    return 'sha256//' + out.stdout.decode('ascii').strip()
+
+
+def fd_kind(target):
+    """What a /proc/PID/fd link's target is: closed, null, pipe, or file (a
+    regular file, deleted or not)."""
+    if target in ('closed', '/dev/null'):
+        return target.replace('/dev/', '')
+    if target.startswith('pipe:'):
+        return 'pipe'
+    return 'file' if target.startswith('/') else target
 
 
 def commands(verbs):

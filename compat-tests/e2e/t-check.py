@@ -50,15 +50,6 @@ def cert_lines(cert):
             'certificate: expires ' + when.strftime('%Y-%m-%d %H:%M:%S GMT')]
 
 
-def pin_of(cert):
-    out = subprocess.run(
-        ['sh', '-c', 'openssl x509 -in "$1" -pubkey -noout | '
-         'openssl pkey -pubin -outform der | '
-         'openssl dgst -sha256 -binary | base64', 'sh', cert],
-        check=True, capture_output=True)
-    return 'sha256//' + out.stdout.decode('ascii').strip()
-
-
 def b64(text):
     return base64.b64encode(text.encode()).decode('ascii')
 
@@ -269,7 +260,7 @@ def test_auth_variants(env):
     c.nothing_sent(label)
 
     label = '--check, tls_pin of the relay'
-    pin = pin_of(relay.server_cert)
+    pin = harness.tls_pin_of(relay.server_cert)
     c = Check(env, 'tls', tls='tls', tls_pin=pin)
     is_(c.rc, 0, f'{label}: exit 0')
     if c.sess:
@@ -360,10 +351,11 @@ def test_certificate(env):
 
     label = 'tls_pin mismatch'
     c = Check(env, 'starttls', tls_pin=WRONG_PIN)
+    pin = harness.tls_pin_of(relay.server_cert)
     c.ends_with(label, 78,
                 f'TLS public key of relay 127.0.0.1:{c.port} does not match '
                 'tls_pin',
-                f"the relay's public key is {pin_of(relay.server_cert)}: if "
+                f"the relay's public key is {pin}: if "
                 'it changed on purpose (ask its operator), set tls_pin to '
                 'that')
     c.nothing_sent(label)

@@ -291,16 +291,6 @@ def fetch():
     return found
 
 
-def fd_kind(target):
-    """What a /proc/PID/fd link names: closed, null, pipe, or file (a
-    regular file, deleted or not)."""
-    if target in ('closed', '/dev/null'):
-        return target.replace('/dev/', '')
-    if target.startswith('pipe:'):
-        return 'pipe'
-    return 'file' if target.startswith('/') else target
-
-
 class Call:
     """One run of the wrapper."""
 
@@ -311,7 +301,7 @@ class Call:
             self.stdin = f.read()
         self.args, self.uid, self.rc = rec['argv'], rec['uid'], rec['rc']
         self.raw_fds = rec['fds']
-        self.fds = tuple(fd_kind(t) for t in rec['fds'])
+        self.fds = tuple(harness.fd_kind(t) for t in rec['fds'])
 
 
 class Program:

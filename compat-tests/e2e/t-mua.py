@@ -132,22 +132,13 @@ exit $rc
 '''
 
 
-def fd_kind(target):
-    """What a /proc/PID/fd link's target is: closed, null, pipe or file."""
-    if target in ('closed', '/dev/null'):
-        return target.replace('/dev/', '')
-    if target.startswith('pipe:'):
-        return 'pipe'
-    return 'file' if target.startswith('/') else target
-
-
 class Call:
     def __init__(self, argv, rc, fds):
         self.path = argv[0]        # how the program named the wrapper
         self.args = argv[1:]
         self.rc = rc               # mailshim's exit status (text)
         # what mailshim's stdin, stdout and stderr were
-        self.fds = tuple(fd_kind(t) for t in fds)
+        self.fds = tuple(harness.fd_kind(t) for t in fds)
 
     def command(self):
         """The command line as docs/COMPAT.md shows it."""

@@ -829,9 +829,8 @@ def ends_at_exit(env, args, msg):
     each pipe gave at the moment it exited, without waiting: b'' is the
     end, None means some process (a background runner) still held it, so
     the caller would still be waiting."""
-    argv = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + [
-        os.environ['MAILSHIM_BIN'], '-C', str(env.last_config)] + args
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    p = subprocess.Popen(env.command(args), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env.child_env(),
                          cwd=env.dir)
     p.stdin.write(msg)
@@ -958,10 +957,9 @@ def test_listing(env, sw):
     code, out, err = run_as(env, 'mailq', [])
     is_((code, out, err), (0, 'Mail queue is empty\n', ''),
         'mailq, nothing queued: Mail queue is empty')
-    argv = shlex.split(os.environ.get('MAILSHIM_TEST_WRAPPER', '')) + [
-        os.environ['MAILSHIM_BIN'], '-C', str(env.last_config), '-bp']
     with open('/dev/full', 'wb') as full:
-        p = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE,
+        p = subprocess.run(env.command(['-bp']), stdout=full,
+                           stderr=subprocess.PIPE,
                            env=env.child_env(), cwd=env.dir)
     is_((p.returncode, p.stderr.decode()),
         (74, 'mailshim: cannot write the listing: No space left on '

@@ -11,7 +11,6 @@ without it, and delivers in clear text with it).
 import base64
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.environ['MAILSHIM_TESTLIB'])
@@ -24,16 +23,6 @@ STARTTLS_VERBS = ['EHLO', 'STARTTLS', 'EHLO', 'AUTH', 'MAIL', 'RCPT', 'DATA']
 DIRECT_VERBS = ['EHLO', 'AUTH', 'MAIL', 'RCPT', 'DATA']
 # a well-formed pin that matches no key
 WRONG_PIN = 'sha256//' + base64.b64encode(b'\x00' * 32).decode('ascii')
-
-
-def pin_of(cert: str) -> str:
-    """The tls_pin of a certificate, computed the way the manual says."""
-    out = subprocess.run(
-        ['sh', '-c', 'openssl x509 -in "$1" -pubkey -noout | '
-         'openssl pkey -pubin -outform der | '
-         'openssl dgst -sha256 -binary | base64', 'sh', cert],
-        check=True, capture_output=True)
-    return 'sha256//' + out.stdout.decode('ascii').strip()
 
 
 def line_of(path, text):
@@ -88,10 +77,10 @@ def test_min_version(env):
 # ---- tls_pin ---------------------------------------------------------------
 
 def test_pin(env):
-    pin = pin_of(env.relay.server_cert)
+    pin = harness.tls_pin_of(env.relay.server_cert)
     ok(re.fullmatch(r'sha256//[A-Za-z0-9+/]{43}=', pin),
        f'the pin of the relay certificate is well formed ({pin})')
-    bad_pin = pin_of(env.relay.bad_server_cert)
+    bad_pin = harness.tls_pin_of(env.relay.bad_server_cert)
 
     for listener in ('starttls', 'tls'):
         label = f'tls_pin of the relay key, {listener}'
